@@ -1,0 +1,362 @@
+//! The command line (CONTRACT.md section 1). Parses arguments with clap, loads the configuration
+//! (a bad file is one line on stderr and exit code 2), and calls into the registry.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Settings};
+use crate::model::{Actor, Role};
+use crate::registry::{NewRegistrar, Registry};
+use crate::store::{ReadOnlyStore, Store, StoreError};
+
+#[derive(Parser)]
+#[command(name = "nicbox", version, about = "A ccTLD registry in one binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a demo registry for .pt with sample data (created on the first run, reused after).
+    Demo {
+        #[arg(long, default_value = "nicbox-demo")]
+        data: PathBuf,
+        #[arg(long)]
+        http: Option<String>,
+        #[arg(long)]
+        whois: Option<String>,
+    },
+    /// Serve WHOIS, HTTP (registrar API, RDAP, public pages, admin UI) and background jobs.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Create a new, empty registry database (never touches an existing one).
+    Init {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate the configuration and the database; exit 0 when both are sound.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Registrar accounts.
+    Registrar {
+        #[command(subcommand)]
+        command: RegistrarCommand,
+    },
+    /// Admin-UI users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Write a consistent copy of the database (works while the server runs).
+    Backup {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Replace the database with a backup (the server must be stopped).
+    Restore {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Import contacts and domains from JSON lines (migration from another registry).
+    Import {
+        #[arg(long)]
+        config: PathBuf,
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistrarCommand {
+    /// Create a registrar and print its API key (shown once).
+    Add {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Opening balance in cents.
+        #[arg(long, default_value_t = 0)]
+        balance_cents: i64,
+    },
+    /// Credit (or with a negative amount, debit) a registrar's prepaid balance.
+    Credit {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        id: String,
+        #[arg(long, allow_negative_numbers = true)]
+        amount_cents: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// List registrars and balances.
+    List {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user and print its password (shown once).
+    Add {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["admin", "support"])]
+        role: String,
+    },
+}
+
+/// Exit codes: 0 fine, 1 the command failed, 2 bad input (arguments or configuration).
+#[derive(Debug)]
+pub enum Failure {
+    Usage(String),
+    Failed(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Failed(e.to_string())
+    }
+}
+
+fn load(path: &Path) -> Result<Settings, Failure> {
+    config::load(path).map_err(|e| Failure::Usage(e.to_string()))
+}
+
+pub fn init_tracing(level: &str, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("NICBOX_LOG").unwrap_or_else(|_| EnvFilter::new(format!("nicbox={level},warn")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
+    let _ = if json { builder.with_ansi(false).try_init() } else { builder.try_init() };
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help and version to stdout with success, errors to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("nicbox: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(msg)) => {
+            eprintln!("nicbox: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Opens the registry for a command-line action; a running server holds the database.
+fn open_registry(settings: Settings) -> Result<Registry, Failure> {
+    Registry::open(settings).map_err(|e| match e {
+        StoreError::Busy => Failure::Failed(
+            "the database is in use by a running server: stop it first (backup and check work while it runs)".into(),
+        ),
+        other => Failure::Failed(other.to_string()),
+    })
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Demo { data, http, whois } => crate::demo::run(&data, http.as_deref(), whois.as_deref()),
+        Command::Serve { config } => {
+            let settings = load(&config)?;
+            init_tracing(&settings.log_level, settings.log_json);
+            serve(settings)
+        }
+        Command::Init { config } => {
+            let settings = load(&config)?;
+            std::fs::create_dir_all(&settings.data_dir)?;
+            Store::create(&settings.db_path())?;
+            println!("created {}", settings.db_path().display());
+            Ok(())
+        }
+        Command::Check { config } => check(&config),
+        Command::Registrar { command } => registrar(command),
+        Command::User {
+            command: UserCommand::Add { config, name, role },
+        } => {
+            let settings = load(&config)?;
+            let role = if role == "admin" { Role::Admin } else { Role::Support };
+            let rt = runtime()?;
+            let reg = open_registry(settings)?;
+            let (u, password) = rt.block_on(reg.user_add(&name, role, Actor::System("cli".into())))?;
+            reg.close();
+            println!("user {} ({}) created; password (shown once): {password}", u.name, u.role.as_str());
+            Ok(())
+        }
+        Command::Backup { config, out } => {
+            let settings = load(&config)?;
+            let report = backup(&settings, &out)?;
+            println!("backup written to {} ({} domains, {} entries)", out.display(), report.domains, report.entries);
+            Ok(())
+        }
+        Command::Restore { config, from } => restore(&config, &from),
+        Command::Import { config, file } => {
+            let settings = load(&config)?;
+            let f = std::fs::File::open(&file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+            let rt = runtime()?;
+            let reg = open_registry(settings)?;
+            let started = std::time::Instant::now();
+            let report = rt.block_on(reg.import(std::io::BufReader::new(f)))?;
+            reg.close();
+            for (line, why) in &report.refused {
+                println!("line {line}: refused: {why}");
+            }
+            println!(
+                "imported {} contacts and {} domains in {:.1}s; {} lines refused",
+                report.contacts,
+                report.domains,
+                started.elapsed().as_secs_f64(),
+                report.refused.len()
+            );
+            if report.refused.is_empty() { Ok(()) } else { Err(Failure::Failed(format!("{} lines refused", report.refused.len()))) }
+        }
+    }
+}
+
+pub fn serve(settings: Settings) -> Result<(), Failure> {
+    let rt = runtime()?;
+    let reg = open_registry(settings.clone())?;
+    rt.block_on(async {
+        let bound = crate::server::bind(&settings).await.map_err(|e| Failure::Failed(format!("cannot listen: {e}")))?;
+        crate::server::serve(reg, bound).await.map_err(|e| Failure::Failed(e.to_string()))
+    })
+}
+
+fn registrar(command: RegistrarCommand) -> Result<(), Failure> {
+    match command {
+        RegistrarCommand::Add {
+            config,
+            id,
+            name,
+            email,
+            balance_cents,
+        } => {
+            let settings = load(&config)?;
+            let rt = runtime()?;
+            let reg = open_registry(settings)?;
+            let new = NewRegistrar {
+                id,
+                name,
+                email,
+                balance_cents,
+            };
+            let (r, key) = rt.block_on(reg.registrar_add(new, Actor::System("cli".into())))?;
+            reg.close();
+            println!("registrar {} ({}) created, balance {} cents", r.id, r.name, r.balance_cents);
+            println!("API key (shown once, keep it safe): {}", key.0);
+            Ok(())
+        }
+        RegistrarCommand::Credit {
+            config,
+            id,
+            amount_cents,
+            reason,
+        } => {
+            let settings = load(&config)?;
+            let rt = runtime()?;
+            let reg = open_registry(settings)?;
+            let r = rt.block_on(reg.registrar_credit(&id, amount_cents, &reason, Actor::System("cli".into())))?;
+            reg.close();
+            println!("registrar {}: balance {} cents", r.id, r.balance_cents);
+            Ok(())
+        }
+        RegistrarCommand::List { config } => {
+            let settings = load(&config)?;
+            let store = ReadOnlyStore::open(&settings.db_path()).map_err(|e| Failure::Failed(e.to_string()))?;
+            for r in store.read()?.registrars()? {
+                println!("{}\t{}\t{} cents", r.id, r.name, r.balance_cents);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A consistent copy from one read snapshot; works beside a running server.
+fn backup(settings: &Settings, out: &Path) -> Result<crate::store::BackupReport, Failure> {
+    if out.exists() {
+        return Err(Failure::Usage(format!("{} exists; backups never overwrite", out.display())));
+    }
+    match ReadOnlyStore::open(&settings.db_path()) {
+        Ok(s) => Ok(s.backup_to(out)?),
+        // A file that was not closed cleanly needs a repair, which only a writer may do; with no
+        // server running, open it for writing.
+        Err(StoreError::Db(_)) => Ok(Store::open(&settings.db_path())?.backup_to(out)?),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn restore(config: &Path, from: &Path) -> Result<(), Failure> {
+    let settings = load(config)?;
+    let n = crate::store::verify_file(from).map_err(|e| Failure::Failed(format!("{} is not a usable backup: {e}", from.display())))?;
+    let db = settings.db_path();
+    if db.exists() {
+        // Opening for writing fails while a server holds the file.
+        match Store::open(&db) {
+            Ok(s) => drop(s),
+            Err(StoreError::Busy) => return Err(Failure::Failed("the server is running: stop it before restoring".into())),
+            Err(_) => {} // a damaged database is exactly what a restore replaces
+        }
+    }
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let tmp = db.with_extension("restoring");
+    std::fs::copy(from, &tmp)?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    if db.exists() {
+        let keep = db.with_extension(format!("before-restore-{}", std::process::id()));
+        std::fs::rename(&db, &keep)?;
+        println!("previous database kept as {}", keep.display());
+    }
+    std::fs::rename(&tmp, &db)?;
+    println!("restored {} ({n} domains) into {}", from.display(), db.display());
+    Ok(())
+}
+
+fn check(config: &Path) -> Result<(), Failure> {
+    let settings = load(config)?;
+    println!("configuration: ok ({} TLDs: {})", settings.tlds.len(), settings.tlds.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
+    let policy = settings.policy.clone();
+    let read = match ReadOnlyStore::open(&settings.db_path()) {
+        Ok(s) => s.read()?,
+        Err(StoreError::Db(_)) => Store::open(&settings.db_path())?.read()?,
+        Err(e) => return Err(Failure::Failed(e.to_string())),
+    };
+    let problems = read.audit(&|d| crate::registry::counter_keys(&policy, d))?;
+    if problems.is_empty() {
+        println!("database: ok ({} domains, schema version {})", read.count_domains()?, read.schema_version()?.unwrap_or(0));
+        Ok(())
+    } else {
+        for p in &problems {
+            println!("database: {p}");
+        }
+        Err(Failure::Failed(format!("{} problems in the database", problems.len())))
+    }
+}

@@ -1,0 +1,361 @@
+//! Configuration: a TOML file read into raw structs (unknown keys refused), then validated into
+//! `Settings`, the only form the rest of nicbox sees.
+//!
+//! Every error names the key at fault in one line (`main` prints it and exits 2). Paths in the
+//! file are relative to the file's own directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::clock::ClockKind;
+use crate::model::Prices;
+use crate::policy::{NameList, Policy, Profile, ProfileOverrides, TldPolicy};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn bad(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: PathBuf,
+    #[serde(default)]
+    clock: Option<String>,
+    #[serde(default)]
+    registry: RawRegistry,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    whois: RawWhois,
+    #[serde(default)]
+    tld: Vec<RawTld>,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    name: Option<String>,
+    currency: Option<String>,
+    /// Public base URL (links in WHOIS and RDAP).
+    public_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWhois {
+    listen: Option<String>,
+    rate_per_minute: Option<u32>,
+    burst: Option<u32>,
+    allow: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: Option<String>,
+    format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTld {
+    name: String,
+    #[serde(default)]
+    profile: Option<String>,
+    reserved: Option<PathBuf>,
+    blocked: Option<PathBuf>,
+    #[serde(default)]
+    policy: Option<ProfileOverrides>,
+    #[serde(default)]
+    prices: Option<RawPrices>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrices {
+    create: i64,
+    create_premium: i64,
+    renew: i64,
+    transfer: i64,
+    restore: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WhoisSettings {
+    pub listen: SocketAddr,
+    pub rate_per_minute: u32,
+    pub burst: u32,
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TldSettings {
+    pub name: String,
+    /// The TLD's default prices (a registrar may have its own).
+    pub prices: Prices,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub clock: ClockKind,
+    pub registry_name: String,
+    pub currency: String,
+    pub public_url: String,
+    pub http: HttpSettings,
+    pub whois: WhoisSettings,
+    pub tlds: Vec<TldSettings>,
+    pub policy: std::sync::Arc<Policy>,
+    pub log_level: String,
+    pub log_json: bool,
+}
+
+impl Settings {
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join(crate::store::DB_FILE)
+    }
+
+    pub fn tld(&self, name: &str) -> Option<&TldSettings> {
+        self.tlds.iter().find(|t| t.name == name)
+    }
+}
+
+pub const DEFAULT_PRICES: Prices = Prices {
+    create: 1_500,
+    create_premium: 15_000,
+    renew: 1_500,
+    transfer: 500,
+    restore: 3_000,
+};
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    parse(&text, &base).map_err(|e| bad(format!("{}: {}", path.display(), e.0)))
+}
+
+fn toml_error(e: toml::de::Error) -> ConfigError {
+    // One line: the message, with the key path when toml gives one.
+    let msg = e.message().replace('\n', " ");
+    match e.span() {
+        Some(span) => bad(format!("{msg} (at byte {})", span.start)),
+        None => bad(msg),
+    }
+}
+
+fn addr(key: &str, v: Option<String>, default: &str) -> Result<SocketAddr, ConfigError> {
+    let text = v.unwrap_or_else(|| default.to_string());
+    text.parse()
+        .map_err(|_| bad(format!("{key}: `{text}` is not an address:port (for example 127.0.0.1:8080)")))
+}
+
+/// Parses configuration text; `base` resolves relative paths.
+pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(toml_error)?;
+    let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+
+    let clock = match raw.clock.as_deref() {
+        None | Some("system") => ClockKind::System,
+        Some("lab") => ClockKind::Lab,
+        Some(other) => return Err(bad(format!("clock: `{other}` is not one of system, lab"))),
+    };
+    let currency = raw.registry.currency.unwrap_or_else(|| "EUR".into());
+    if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(bad(format!("registry.currency: `{currency}` is not an ISO 4217 code such as EUR")));
+    }
+    let http_listen = addr("http.listen", raw.http.listen, "127.0.0.1:8080")?;
+    let tls = match (raw.http.tls_cert, raw.http.tls_key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => Some((resolve(&c), resolve(&k))),
+        _ => return Err(bad("http.tls_cert and http.tls_key: give both or neither")),
+    };
+    let whois = WhoisSettings {
+        listen: addr("whois.listen", raw.whois.listen, "127.0.0.1:4343")?,
+        rate_per_minute: raw.whois.rate_per_minute.unwrap_or(60),
+        burst: raw.whois.burst.unwrap_or(20),
+        allow: raw.whois.allow.unwrap_or_default(),
+    };
+    if whois.rate_per_minute == 0 || whois.burst == 0 {
+        return Err(bad("whois.rate_per_minute and whois.burst: must be at least 1"));
+    }
+    for net in &whois.allow {
+        if !valid_network(net) {
+            return Err(bad(format!("whois.allow: `{net}` is not a network such as 127.0.0.0/8 or ::1/128")));
+        }
+    }
+
+    if raw.tld.is_empty() {
+        return Err(bad("tld: at least one [[tld]] is required"));
+    }
+    let mut tlds = Vec::new();
+    let mut policies = Vec::new();
+    for (i, t) in raw.tld.into_iter().enumerate() {
+        let key = format!("tld[{i}]");
+        let name = t.name.trim().trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() || name.contains('.') || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(bad(format!("{key}.name: `{}` is not a top-level label (A-label)", t.name)));
+        }
+        if tlds.iter().any(|x: &TldSettings| x.name == name) {
+            return Err(bad(format!("{key}.name: `{name}` appears twice")));
+        }
+        let profile_name = t.profile.unwrap_or_else(|| name.clone());
+        let mut profile = Profile::builtin(&profile_name).ok_or_else(|| {
+            bad(format!(
+                "{key}.profile: no built-in profile `{profile_name}` (have: {})",
+                Profile::builtin_names().join(", ")
+            ))
+        })?;
+        if let Some(o) = t.policy {
+            profile = profile.with_overrides(o);
+        }
+        profile.validate(&name).map_err(|e| bad(format!("{key}.policy: {e}")))?;
+        let load_list = |field: &str, p: Option<PathBuf>| -> Result<NameList, ConfigError> {
+            match p {
+                None => NameList::parse("").map_err(|e| bad(format!("{key}.{field}: {e}"))),
+                Some(p) => {
+                    let p = resolve(&p);
+                    NameList::load(&p).map_err(|e| bad(format!("{key}.{field}: {}: {e}", p.display())))
+                }
+            }
+        };
+        let reserved = load_list("reserved", t.reserved)?;
+        let blocked = load_list("blocked", t.blocked)?;
+        let prices = match t.prices {
+            None => DEFAULT_PRICES,
+            Some(p) => {
+                let v = [p.create, p.create_premium, p.renew, p.transfer, p.restore];
+                if v.iter().any(|x| *x < 0 || *x > 100_000_000) {
+                    return Err(bad(format!("{key}.prices: every price is cents between 0 and 100000000")));
+                }
+                Prices {
+                    create: p.create,
+                    create_premium: p.create_premium,
+                    renew: p.renew,
+                    transfer: p.transfer,
+                    restore: p.restore,
+                }
+            }
+        };
+        tlds.push(TldSettings {
+            name: name.clone(),
+            prices,
+        });
+        policies.push(TldPolicy {
+            tld: name,
+            profile,
+            reserved,
+            blocked,
+        });
+    }
+    let log_level = raw.log.level.unwrap_or_else(|| "info".into());
+    if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
+        return Err(bad(format!("log.level: `{log_level}` is not one of error, warn, info, debug, trace")));
+    }
+    let log_json = match raw.log.format.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => return Err(bad(format!("log.format: `{other}` is not one of text, json"))),
+    };
+    let public_url = raw
+        .registry
+        .public_url
+        .unwrap_or_else(|| format!("{}://{}", if tls.is_some() { "https" } else { "http" }, http_listen));
+    Ok(Settings {
+        data_dir: resolve(&raw.data_dir),
+        clock,
+        registry_name: raw.registry.name.unwrap_or_else(|| "nicbox registry".into()),
+        currency,
+        public_url: public_url.trim_end_matches('/').to_string(),
+        http: HttpSettings {
+            listen: http_listen,
+            tls,
+        },
+        whois,
+        tlds,
+        policy: std::sync::Arc::new(Policy::new(policies).map_err(bad)?),
+        log_level,
+        log_json,
+    })
+}
+
+fn valid_network(net: &str) -> bool {
+    let (ip, len) = match net.split_once('/') {
+        Some((ip, len)) => (ip, len.parse::<u8>().ok()),
+        None => (net, Some(255)),
+    };
+    match (ip.parse::<std::net::IpAddr>(), len) {
+        (Ok(std::net::IpAddr::V4(_)), Some(l)) => l <= 32 || l == 255,
+        (Ok(std::net::IpAddr::V6(_)), Some(l)) => l <= 128 || l == 255,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "data_dir = \"d\"\n[[tld]]\nname = \"pt\"\n";
+
+    #[test]
+    fn minimal_file_gives_pt_defaults() {
+        let s = parse(MINIMAL, Path::new("/etc/nicbox")).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/etc/nicbox/d"));
+        assert_eq!(s.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.whois.rate_per_minute, 60);
+        assert_eq!(s.tlds[0].prices, DEFAULT_PRICES);
+        assert_eq!(s.policy.tlds[0].profile.restore_days, 30);
+        assert_eq!(s.clock, ClockKind::System);
+    }
+
+    #[test]
+    fn overrides_replace_profile_values() {
+        let text = format!("{MINIMAL}[tld.policy]\nrestore_days = 0\nrenew_window_days = 90\n");
+        let s = parse(&text, Path::new(".")).unwrap();
+        assert_eq!(s.policy.tlds[0].profile.restore_days, 0);
+        assert_eq!(s.policy.tlds[0].profile.renew_window_days, 90);
+        assert_eq!(s.policy.tlds[0].profile.label_min, 2);
+    }
+
+    #[test]
+    fn bad_files_name_the_key_in_one_line() {
+        let cases = [
+            ("data_dir = \"d\"\nbogus = 1\n[[tld]]\nname=\"pt\"\n", "bogus"),
+            ("data_dir = \"d\"\n[http]\nlisten = \"nowhere\"\n[[tld]]\nname=\"pt\"\n", "http.listen"),
+            ("data_dir = \"d\"\n", "tld"),
+            ("data_dir = \"d\"\nclock = \"sundial\"\n[[tld]]\nname=\"pt\"\n", "clock"),
+            ("data_dir = \"d\"\n[[tld]]\nname=\"pt\"\nprofile=\"xx\"\n", "profile"),
+            ("data_dir = \"d\"\n[[tld]]\nname=\"pt\"\n[tld.policy]\nrestore_dayz = 3\n", "restore_dayz"),
+            ("data_dir = \"d\"\n[whois]\nallow = [\"10.0.0.0/99\"]\n[[tld]]\nname=\"pt\"\n", "whois.allow"),
+            ("data_dir = \"d\"\n[http]\ntls_cert = \"c.pem\"\n[[tld]]\nname=\"pt\"\n", "tls_key"),
+            ("data_dir = \"d\"\n[[tld]]\nname=\"pt\"\nreserved = \"/nonexistent/list\"\n", "reserved"),
+        ];
+        for (text, key) in cases {
+            let e = parse(text, Path::new(".")).unwrap_err().0;
+            assert!(e.contains(key), "error for {key}: {e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+    }
+}

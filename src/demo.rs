@@ -1,0 +1,337 @@
+//! `nicbox demo`: a working .pt registry with realistic sample data, created on the first run
+//! and reused afterwards.
+//!
+//! Every sample object goes through the same registry calls the API uses, so the demo data obeys
+//! every rule (valid NIFs, the IDN repertoire, glue, fiscal ids).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use crate::cli::{Failure, init_tracing, serve};
+use crate::config;
+use crate::model::{Actor, ContactKind, Role};
+use crate::registry::{ContactInput, DomainCreate, DsInput, NameserverInput, NewRegistrar, Registry};
+use crate::store::Store;
+
+/// Domains the demo seeds.
+pub const DEMO_DOMAINS: usize = 2_000;
+
+const RESERVED: &str = include_str!("../ops/pt-reserved.txt");
+const BLOCKED: &str = include_str!("../ops/pt-blocked.txt");
+
+fn config_text(http: &str, whois: &str) -> String {
+    format!(
+        r#"# nicbox demo registry (written by `nicbox demo`; edit freely, see ops/nicbox.example.toml)
+data_dir = "."
+clock = "lab"
+
+[registry]
+name = "nicbox demo (.pt lab)"
+currency = "EUR"
+
+[http]
+listen = "{http}"
+
+[whois]
+listen = "{whois}"
+rate_per_minute = 60
+burst = 20
+allow = []
+
+[[tld]]
+name = "pt"
+profile = "pt"
+reserved = "reserved.txt"
+blocked = "blocked.txt"
+
+[tld.prices]
+create = 1500
+create_premium = 15000
+renew = 1500
+transfer = 500
+restore = 3000
+"#
+    )
+}
+
+/// Runs the demo: creates `dir` on the first run, then serves.
+pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>) -> Result<(), Failure> {
+    let check_addr = |flag: &str, v: Option<&str>| -> Result<(), Failure> {
+        match v {
+            Some(a) if a.parse::<SocketAddr>().is_err() => Err(Failure::Usage(format!("--{flag}: `{a}` is not an address:port"))),
+            _ => Ok(()),
+        }
+    };
+    check_addr("http", http)?;
+    check_addr("whois", whois)?;
+    let config_path = dir.join("nicbox.toml");
+    init_tracing("info", false);
+    if !config_path.exists() {
+        create(dir, http.unwrap_or("127.0.0.1:8080"), whois.unwrap_or("127.0.0.1:4343"))?;
+    }
+    let mut settings = config::load(&config_path).map_err(|e| Failure::Usage(e.to_string()))?;
+    if let Some(a) = http.and_then(|a| a.parse().ok()) {
+        settings.http.listen = a;
+    }
+    if let Some(a) = whois.and_then(|a| a.parse().ok()) {
+        settings.whois.listen = a;
+    }
+    let creds = dir.join("demo-credentials.json");
+    println!("nicbox demo: data in {}, credentials in {}", dir.display(), creds.display());
+    if let Ok(text) = std::fs::read_to_string(&creds) {
+        println!("{text}");
+    }
+    serve(settings)
+}
+
+fn create(dir: &Path, http: &str, whois: &str) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("reserved.txt"), RESERVED)?;
+    std::fs::write(dir.join("blocked.txt"), BLOCKED)?;
+    let config_path = dir.join("nicbox.toml");
+    let settings = config::parse(&config_text(http, whois), dir).map_err(|e| Failure::Failed(e.to_string()))?;
+    Store::create(&settings.db_path())?;
+    let registry = Registry::open(settings)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let started = std::time::Instant::now();
+    let creds = rt.block_on(seed(&registry, http, whois))?;
+    registry.close();
+    let creds_path = dir.join("demo-credentials.json");
+    std::fs::write(&creds_path, serde_json::to_string_pretty(&creds)? + "\n")?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&creds_path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    // The configuration is written last: a demo interrupted while seeding starts over.
+    std::fs::write(&config_path, config_text(http, whois))?;
+    tracing::info!("demo registry created in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A small deterministic generator (xorshift64*), so every demo has the same data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
+        list[self.below(list.len())]
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+const FIRST: &[&str] = &[
+    "João", "Maria", "José", "Ana", "António", "Inês", "Francisco", "Beatriz", "Luís", "Leonor", "Gonçalo", "Mariana",
+    "Tomás", "Matilde", "Rodrigo", "Carolina", "Sebastião", "Constança", "Simão", "Lúcia", "Amílcar", "Graça",
+    "Conceição", "Fátima", "Nuno", "Sérgio", "Vítor", "Helena", "Joaquim", "Teresa",
+];
+const LAST: &[&str] = &[
+    "Silva", "Santos", "Ferreira", "Pereira", "Oliveira", "Costa", "Rodrigues", "Martins", "Jesus", "Sousa", "Fernandes",
+    "Gonçalves", "Gomes", "Lopes", "Marques", "Alves", "Almeida", "Ribeiro", "Pinto", "Carvalho", "Teixeira", "Moreira",
+    "Correia", "Mendes", "Nunes", "Soares", "Vieira", "Monteiro", "Cardoso", "Brandão", "Simões", "Conceição", "Magalhães",
+];
+const BUSINESS: &[&str] = &[
+    "padaria", "pastelaria", "café", "livraria", "oficina", "talho", "farmácia", "clínica", "escola", "hotel", "quinta",
+    "vinhos", "azeite", "cortiça", "turismo", "surf", "restaurante", "tasca", "mercearia", "florista", "ótica",
+    "sapataria", "barbearia", "imobiliária", "construções", "transportes", "contabilidade", "advogados", "design",
+    "fotografia", "música", "cerâmica", "azulejos", "conservas", "pão", "limões", "maçã", "sabão", "coração",
+];
+const PLACE: &[&str] = &[
+    "alfama", "belém", "ribeira", "baixa", "chiado", "estrela", "graça", "alvalade", "benfica", "campanhã", "foz",
+    "matosinhos", "sintra", "cascais", "óbidos", "tomar", "nazaré", "peniche", "lagos", "tavira", "olhão", "sagres",
+    "guimarães", "barcelos", "chaves", "lamego", "mértola", "marvão", "monsaraz", "ericeira", "alcobaça", "fátima",
+];
+const CITY: &[(&str, &str)] = &[
+    ("Lisboa", "1100-048"),
+    ("Porto", "4000-322"),
+    ("Coimbra", "3000-214"),
+    ("Braga", "4700-435"),
+    ("Évora", "7000-651"),
+    ("Faro", "8000-138"),
+    ("Setúbal", "2900-467"),
+    ("Aveiro", "3810-193"),
+    ("Guimarães", "4810-225"),
+    ("Funchal", "9000-064"),
+    ("Ponta Delgada", "9500-150"),
+    ("Viseu", "3500-080"),
+];
+const STREET: &[&str] = &[
+    "Rua Augusta", "Avenida da Liberdade", "Rua de Santa Catarina", "Rua Direita", "Largo do Chiado", "Rua da Prata",
+    "Avenida dos Aliados", "Rua do Comércio", "Praça da República", "Rua 25 de Abril", "Travessa do Açúcar",
+    "Rua Dr. António José de Almeida", "Calçada da Estrela", "Rua São João", "Avenida João XXI",
+];
+
+/// A valid Portuguese NIF with the given first digit (1-2 persons, 5 companies).
+fn nif(rng: &mut Rng, first: u32) -> String {
+    let mut digits = vec![first];
+    for _ in 0..7 {
+        digits.push((rng.next() % 10) as u32);
+    }
+    let sum: u32 = digits.iter().zip((2..=9).rev()).map(|(d, w)| d * w).sum();
+    let r = sum % 11;
+    digits.push(if r < 2 { 0 } else { 11 - r });
+    digits.iter().map(|d| char::from_digit(*d, 10).unwrap_or('0')).collect()
+}
+
+fn slug(s: &str) -> String {
+    s.to_lowercase().replace(' ', "-")
+}
+
+fn contact_input(rng: &mut Rng, kind: ContactKind, name: String) -> ContactInput {
+    let (city, postal) = CITY[rng.below(CITY.len())];
+    let email_local = slug(&name).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>();
+    ContactInput {
+        handle: None,
+        kind,
+        organization: (kind == ContactKind::Organization).then(|| name.clone()),
+        street: vec![format!("{} {}", rng.pick(STREET), 1 + rng.below(250))],
+        city: city.into(),
+        postal_code: postal.into(),
+        country_code: "PT".into(),
+        email: format!("{}@exemplo-mail.pt", if email_local.is_empty() { "geral".into() } else { email_local }),
+        phone: Some(format!("+351.{}{:08}", if kind == ContactKind::Person { 9 } else { 2 }, rng.next() % 100_000_000)),
+        fiscal_id: Some({
+            let first = if kind == ContactKind::Person { 1 + (rng.next() % 2) as u32 } else { 5 };
+            nif(rng, first)
+        }),
+        name,
+    }
+}
+
+async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json::Value, Failure> {
+    let system = Actor::System("demo".into());
+    let mut registrars = Vec::new();
+    for (id, name) in [("ptisp", "PTisp Registos, Lda."), ("amen-pt", "Amen Portugal, S.A.")] {
+        let (r, key) = registry
+            .registrar_add(
+                NewRegistrar {
+                    id: id.into(),
+                    name: name.into(),
+                    email: format!("registos@{id}.example"),
+                    balance_cents: 10_000_000,
+                },
+                system.clone(),
+            )
+            .await?;
+        registrars.push((r.id, r.name, key.0));
+    }
+    let (_, admin_password) = registry.user_add("admin", Role::Admin, system.clone()).await?;
+
+    let mut rng = Rng(0x6E69_6362_6F78_2026);
+    // Each registrar's technical contact (an organization, used as admin and tech of many names).
+    let mut tech = Vec::new();
+    for (id, name, _) in &registrars {
+        let c = registry.contact_create(id, contact_input(&mut rng, ContactKind::Organization, name.clone())).await?;
+        tech.push(c.handle);
+    }
+
+    let mut seen = std::collections::HashSet::new();
+    let mut jobs: JoinSet<Result<bool, crate::registry::RegistryError>> = JoinSet::new();
+    let mut made = 0usize;
+    let mut attempts = 0usize;
+    while made + jobs.len() < DEMO_DOMAINS && attempts < DEMO_DOMAINS * 10 {
+        attempts += 1;
+        let which = rng.below(registrars.len());
+        let person = rng.chance(55);
+        let label = match rng.below(4) {
+            0 => format!("{}-{}", rng.pick(BUSINESS), rng.pick(PLACE)),
+            1 => format!("{}{}", slug(rng.pick(LAST)), slug(rng.pick(LAST))),
+            2 => format!("{}-{}", slug(rng.pick(FIRST)), slug(rng.pick(LAST))),
+            _ => format!("{}{}", rng.pick(BUSINESS), 1 + rng.below(99)),
+        };
+        let zone = if rng.chance(80) { "pt" } else { "com.pt" };
+        let name = format!("{label}.{zone}");
+        if !seen.insert(name.clone()) || registry.policy().parse(&name).and_then(|n| registry.policy().check_new(&n)).is_err() {
+            continue;
+        }
+        let holder = if person {
+            format!("{} {} {}", rng.pick(FIRST), rng.pick(LAST), rng.pick(LAST))
+        } else {
+            let kind = ["Lda.", "S.A.", "Unipessoal, Lda."][rng.below(3)];
+            let business = rng.pick(BUSINESS);
+            let mut chars = business.chars();
+            let capital: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+            format!("{capital} {}, {kind}", rng.pick(LAST))
+        };
+        let registrant = contact_input(&mut rng, if person { ContactKind::Person } else { ContactKind::Organization }, holder);
+        let ascii = match registry.policy().parse(&name) {
+            Ok(n) => n.ascii,
+            Err(_) => continue,
+        };
+        let nameservers = match rng.below(10) {
+            0 => vec![],
+            1..=2 => vec![
+                NameserverInput { name: format!("ns1.{ascii}"), addresses: vec![format!("192.0.2.{}", 1 + rng.below(250)), format!("2001:db8::{:x}", 1 + rng.below(65000))] },
+                NameserverInput { name: format!("ns2.{ascii}"), addresses: vec![format!("198.51.100.{}", 1 + rng.below(250))] },
+            ],
+            _ => {
+                let host = ["dns.pt", "ptisp.pt", "amen.pt", "cloudflare.com", "dnsmadeeasy.com"][rng.below(5)];
+                vec![
+                    NameserverInput { name: format!("ns1.{host}"), addresses: vec![] },
+                    NameserverInput { name: format!("ns2.{host}"), addresses: vec![] },
+                ]
+            }
+        };
+        let ds = if rng.chance(15) {
+            let digest: String = (0..4).map(|_| format!("{:016X}", rng.next())).collect();
+            vec![DsInput { key_tag: (rng.next() % 65_535) as u16, algorithm: 13, digest_type: 2, digest }]
+        } else {
+            vec![]
+        };
+        let period = [1, 1, 1, 3, 5][rng.below(5)];
+        let auto_renew = rng.chance(70);
+        let (reg_id, tech_handle) = (registrars[which].0.clone(), tech[which].clone());
+        let r = registry.clone();
+        jobs.spawn(async move {
+            let c = r.contact_create(&reg_id, registrant).await?;
+            let req = DomainCreate {
+                name,
+                period_years: period,
+                registrant: c.handle.clone(),
+                admin: if c.kind == ContactKind::Organization { c.handle.clone() } else { tech_handle.clone() },
+                tech: Some(tech_handle),
+                billing: None,
+                nameservers,
+                ds,
+                auto_renew,
+                registration_basis: None,
+                legitimacy: None,
+                owner_visible: None,
+            };
+            r.domain_create(&reg_id, req).await.map(|_| true)
+        });
+        while jobs.len() >= 64 {
+            if let Some(res) = jobs.join_next().await {
+                made += usize::from(matches!(res, Ok(Ok(true))));
+                if let Ok(Err(e)) = res {
+                    tracing::warn!(error = %e, "demo registration refused");
+                }
+            }
+        }
+    }
+    while let Some(res) = jobs.join_next().await {
+        made += usize::from(matches!(res, Ok(Ok(true))));
+    }
+    tracing::info!(domains = made, "demo data seeded");
+    Ok(json!({
+        "http": format!("http://{http}"),
+        "whois": whois,
+        "admin": {"username": "admin", "password": admin_password},
+        "registrars": registrars.iter().map(|(id, name, key)| json!({"id": id, "name": name, "api_key": key})).collect::<Vec<_>>(),
+    }))
+}

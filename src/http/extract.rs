@@ -1,0 +1,112 @@
+//! Request extractors with bounds: JSON bodies (size, nesting depth, unknown fields refused),
+//! repeated query parameters, and the registrar behind a bearer key.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::limits::{API_BODY_BYTES_MAX, JSON_DEPTH_MAX};
+use crate::model::Registrar;
+use crate::registry::Code;
+
+/// Deepest nesting of objects and arrays in a JSON text (brackets inside strings ignored).
+pub fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_str, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_str {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// A JSON body of at most `API_BODY_BYTES_MAX` bytes and `JSON_DEPTH_MAX` levels.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("");
+            if !ct.starts_with("application/json") && !ct.contains("+json") {
+                return Err(ApiError::new(Code::InvalidRequest, "the body must be application/json"));
+            }
+        }
+        let body = axum::body::to_bytes(req.into_body(), API_BODY_BYTES_MAX)
+            .await
+            .map_err(|_| ApiError::new(Code::TooLarge, format!("the body is larger than {API_BODY_BYTES_MAX} bytes")))?;
+        parse_json(&body).map(ApiJson)
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if json_depth(body) > JSON_DEPTH_MAX {
+        return Err(ApiError::new(Code::InvalidRequest, format!("JSON nested deeper than {JSON_DEPTH_MAX} levels")));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::new(Code::InvalidRequest, format!("invalid JSON body: {e}")))
+}
+
+/// Every value of a query parameter, in order (`?name=a&name=b`).
+pub fn query_values(query: Option<&str>, key: &str) -> Vec<String> {
+    form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
+/// The registrar whose API key the request carries.
+pub struct Authed(pub Registrar);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::new(Code::Unauthorized, "send Authorization: Bearer <api key>"))?;
+        Ok(Authed(state.registry.authenticate(key)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_ignores_brackets_in_strings() {
+        assert_eq!(json_depth(br#"{"a":[1,2]}"#), 2);
+        assert_eq!(json_depth(br#"{"a":"[[[[[[\"]]]"}"#), 1);
+        assert_eq!(json_depth(b"[[[[[[[[[[]]]]]]]]]]"), 10);
+        assert_eq!(json_depth(b"1"), 0);
+    }
+
+    #[test]
+    fn repeated_query_values() {
+        assert_eq!(query_values(Some("name=a.pt&x=1&name=a%C3%A7ores.pt"), "name"), vec!["a.pt", "açores.pt"]);
+        assert!(query_values(None, "name").is_empty());
+    }
+}

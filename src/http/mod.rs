@@ -1,0 +1,70 @@
+//! HTTP: one router for the registrar API, health and metrics (later RDAP, public pages and the
+//! admin UI), with limits as tower layers. Handlers translate HTTP into registry calls and back.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::limits::{HTTP_CONCURRENCY_MAX, HTTP_REQUEST_TIMEOUT_MS};
+use crate::registry::{Code, Registry};
+use error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+}
+
+/// The whole HTTP application, built once and testable in memory.
+pub fn app(registry: Registry) -> Router {
+    let state = AppState { registry };
+    Router::new()
+        .nest("/api/v1", api::router())
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_millis(HTTP_REQUEST_TIMEOUT_MS),
+        ))
+        .layer(GlobalConcurrencyLimitLayer::new(HTTP_CONCURRENCY_MAX))
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::new(Code::NotFound, format!("no such resource: {}", uri.path()))
+}
+
+async fn healthz(axum::extract::State(s): axum::extract::State<AppState>) -> Response {
+    match s.registry.stats() {
+        Ok(_) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+/// Prometheus text format, from counters (never a scan).
+async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> Result<Response, ApiError> {
+    let mut out = String::new();
+    out.push_str("# HELP nicbox_domains Domains stored, by zone and status.\n# TYPE nicbox_domains gauge\n");
+    for (k, v) in s.registry.counters("domains.zone_status:")? {
+        let rest = &k["domains.zone_status:".len()..];
+        if let Some((zone, status)) = rest.rsplit_once(':') {
+            out.push_str(&format!("nicbox_domains{{zone=\"{zone}\",status=\"{status}\"}} {v}\n"));
+        }
+    }
+    out.push_str("# HELP nicbox_domains_registered Domains published in the directory.\n# TYPE nicbox_domains_registered gauge\n");
+    let stats = s.registry.stats()?;
+    out.push_str(&format!("nicbox_domains_registered {}\n", stats.domains));
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}

@@ -1,0 +1,18 @@
+//! nicbox: a country-code TLD registry in one process over one embedded database.
+//!
+//! The library holds everything; `main.rs` only parses the command line. Calls flow one way:
+//! front ends (`http`, the CLI in `cli`) call `registry`, which alone decides rules and alone
+//! writes, through `store` (the only module that knows redb), using `policy` (pure rules),
+//! `model` (plain data) and `clock` (the only reader of the wall clock).
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod limits;
+pub mod model;
+pub mod policy;
+pub mod registry;
+pub mod server;
+pub mod store;

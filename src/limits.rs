@@ -1,0 +1,54 @@
+//! Every fixed bound of nicbox in one place; bounds an operator may tune live in the configuration.
+//!
+//! Names carry their units. A bound exists so that bad or hostile input gets a clear error and
+//! never exhausts memory, a task or the writer.
+
+/// Names in one availability check (CONTRACT.md: up to 50).
+pub const CHECK_NAMES_MAX: usize = 50;
+/// Page size of list calls: default and ceiling.
+pub const PAGE_SIZE_DEFAULT: usize = 100;
+pub const PAGE_SIZE_MAX: usize = 500;
+/// History entries returned by one call.
+pub const HISTORY_ENTRIES_MAX: usize = 1_000;
+/// Bytes of a registrar API request body.
+pub const API_BODY_BYTES_MAX: usize = 64 * 1024;
+/// Nesting depth of a JSON body (objects and arrays).
+pub const JSON_DEPTH_MAX: usize = 8;
+/// Time to answer one HTTP request, after which it is answered 503.
+pub const HTTP_REQUEST_TIMEOUT_MS: u64 = 15_000;
+/// HTTP requests in flight at once, over all clients.
+pub const HTTP_CONCURRENCY_MAX: usize = 1_024;
+/// Bytes of a domain name as typed (U-labels take up to 4 bytes a character).
+pub const NAME_INPUT_BYTES_MAX: usize = 1_024;
+/// Bytes of one contact text field (name, organization, a street line, city...).
+pub const CONTACT_FIELD_BYTES_MAX: usize = 255;
+/// Street lines of a contact address.
+pub const STREET_LINES_MAX: usize = 3;
+/// Bytes of an email address and a phone number.
+pub const EMAIL_BYTES_MAX: usize = 254;
+pub const PHONE_BYTES_MAX: usize = 20;
+/// Hard ceiling of nameservers per domain (a profile may set fewer).
+pub const NAMESERVERS_MAX: usize = 13;
+/// Glue addresses per nameserver.
+pub const ADDRESSES_PER_NAMESERVER_MAX: usize = 8;
+/// DS records per domain.
+pub const DS_RECORDS_MAX: usize = 8;
+/// Bytes of an Idempotency-Key header.
+pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 255;
+/// Commands the writer applies in one transaction (group commit).
+pub const WRITER_BATCH_MAX: usize = 512;
+/// Commands waiting for the writer before submitters wait for room.
+pub const WRITER_QUEUE_MAX: usize = 4_096;
+/// Bytes of one line of an import file.
+pub const IMPORT_LINE_BYTES_MAX: usize = 64 * 1024;
+/// Commands an import keeps in flight (they are group-committed together).
+pub const IMPORT_IN_FLIGHT_MAX: usize = 2_000;
+/// Length of generated auth codes (characters from a 56-symbol alphabet: about 93 bits).
+pub const AUTH_CODE_CHARS: usize = 16;
+/// Bytes of an auth code a registrar may send.
+pub const AUTH_CODE_BYTES_MAX: usize = 64;
+/// Registrar ids and contact handles: characters.
+pub const REGISTRAR_ID_CHARS_MAX: usize = 32;
+pub const HANDLE_CHARS_MAX: usize = 32;
+/// Seconds the server waits for requests in flight at shutdown.
+pub const SHUTDOWN_GRACE_SECS: u64 = 10;

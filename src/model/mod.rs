@@ -1,0 +1,296 @@
+//! Plain data: the objects of the registry (POLICY.md section 2) and what is recorded about them.
+//!
+//! No behaviour beyond small derived facts; rules live in `registry` and `policy`, storage in
+//! `store`. Every type here is stored with postcard, so fields are plain (no untagged enums, no
+//! skipped fields): changing a stored type means a new encoding version and a migration.
+
+mod time_stamp;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+pub use time_stamp::{SECS_PER_DAY, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactKind {
+    Person,
+    Organization,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub handle: String,
+    /// The registrar that created it and alone may see or change it.
+    pub registrar: String,
+    pub kind: ContactKind,
+    pub name: String,
+    pub organization: Option<String>,
+    pub street: Vec<String>,
+    pub city: String,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country_code: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub fiscal_id: Option<String>,
+    pub created: Timestamp,
+    pub updated: Timestamp,
+}
+
+/// A nameserver as a host attribute of its domain (the .pt way): a name and its glue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nameserver {
+    /// Host name, A-labels, lower case, no trailing dot.
+    pub name: String,
+    pub addresses: Vec<IpAddr>,
+}
+
+/// A DNSSEC delegation signer record (RFC 4034 section 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ds {
+    pub key_tag: u16,
+    pub algorithm: u8,
+    pub digest_type: u8,
+    /// Upper-case hexadecimal.
+    pub digest: String,
+}
+
+macro_rules! statuses {
+    ($($variant:ident = $text:literal),* $(,)?) => {
+        /// EPP statuses (RFC 5731, RFC 3915). `Ok` and `Inactive` are derived, never stored.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum Status { $($variant),* }
+
+        impl Status {
+            pub const ALL: &'static [Status] = &[$(Status::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Status::$variant => $text),* }
+            }
+
+            pub fn parse(text: &str) -> Option<Status> {
+                match text { $($text => Some(Status::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+statuses! {
+    Ok = "ok",
+    Inactive = "inactive",
+    PendingCreate = "pendingCreate",
+    PendingDelete = "pendingDelete",
+    PendingUpdate = "pendingUpdate",
+    RedemptionPeriod = "redemptionPeriod",
+    ClientHold = "clientHold",
+    ServerHold = "serverHold",
+    ClientTransferProhibited = "clientTransferProhibited",
+    ServerTransferProhibited = "serverTransferProhibited",
+    ClientUpdateProhibited = "clientUpdateProhibited",
+    ServerUpdateProhibited = "serverUpdateProhibited",
+    ClientDeleteProhibited = "clientDeleteProhibited",
+    ServerDeleteProhibited = "serverDeleteProhibited",
+    ClientRenewProhibited = "clientRenewProhibited",
+    ServerRenewProhibited = "serverRenewProhibited",
+}
+
+impl Status {
+    /// Statuses a registrar may set and clear.
+    pub fn is_client(self) -> bool {
+        self.as_str().starts_with("client")
+    }
+    /// Statuses only the registry sets (registry lock, suspension).
+    pub fn is_server(self) -> bool {
+        self.as_str().starts_with("server")
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    /// A-label name, the key everywhere.
+    pub name: String,
+    pub unicode_name: String,
+    /// Registry object id, never reused, even after the name is purged and registered again.
+    pub roid: String,
+    pub zone: String,
+    pub tld: String,
+    pub registrar: String,
+    pub registrant: String,
+    pub admin: String,
+    pub tech: Option<String>,
+    pub billing: Option<String>,
+    pub nameservers: Vec<Nameserver>,
+    pub ds: Vec<Ds>,
+    /// Statuses set on the domain (never `ok` or `inactive`, which are derived).
+    pub statuses: Vec<Status>,
+    pub created: Timestamp,
+    pub expires: Timestamp,
+    pub updated: Timestamp,
+    pub auto_renew: bool,
+    pub auth_code: String,
+    pub auth_code_issued: Timestamp,
+    /// When the domain entered pendingDelete (for the restore period).
+    pub deleted: Option<Timestamp>,
+    /// Zone-specific fields (edu.pt, gov.pt): registration basis and legitimacy codes.
+    pub registration_basis: Option<String>,
+    pub legitimacy: Option<String>,
+    pub owner_visible: bool,
+}
+
+impl Domain {
+    pub fn has(&self, s: Status) -> bool {
+        self.statuses.contains(&s)
+    }
+
+    /// Adds a status, keeping the list sorted and free of duplicates.
+    pub fn set(&mut self, s: Status) {
+        if let Err(i) = self.statuses.binary_search(&s) {
+            self.statuses.insert(i, s);
+        }
+    }
+
+    pub fn clear(&mut self, s: Status) {
+        self.statuses.retain(|x| *x != s);
+    }
+
+    /// Whether the registry publishes the domain in its directory (WHOIS, RDAP, stats): every
+    /// stored domain except one still waiting for the registry to accept it.
+    pub fn is_registered(&self) -> bool {
+        !self.has(Status::PendingCreate)
+    }
+
+    /// The statuses as shown to the world: the stored ones, plus `inactive` when the domain has
+    /// fewer nameservers than delegation needs, and `ok` when there is nothing else to say.
+    pub fn effective_statuses(&self, nameservers_min_delegated: usize) -> Vec<Status> {
+        let mut out = self.statuses.clone();
+        if self.nameservers.len() < nameservers_min_delegated {
+            out.push(Status::Inactive);
+        }
+        if out.is_empty() {
+            out.push(Status::Ok);
+        }
+        out.sort();
+        out
+    }
+}
+
+/// Prices of one TLD, in integer cents of the registry's currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prices {
+    pub create: i64,
+    /// First-year price of a premium (two-letter) name.
+    pub create_premium: i64,
+    pub renew: i64,
+    pub transfer: i64,
+    pub restore: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Registrar {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 of the API key's secret part; the key itself is shown once and never stored.
+    pub api_key_digest: [u8; 32],
+    pub balance_cents: i64,
+    /// Prices agreed with this registrar per TLD; a TLD missing here uses the TLD's defaults.
+    pub prices: BTreeMap<String, Prices>,
+    pub email: String,
+    pub created: Timestamp,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Support,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Support => "support",
+        }
+    }
+}
+
+/// A person who signs in to the admin UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub name: String,
+    pub role: Role,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub created: Timestamp,
+    pub enabled: bool,
+}
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Actor {
+    Registrar(String),
+    User(String),
+    /// The registry itself: lifecycle jobs, imports, the command line.
+    System(String),
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Registrar(id) => write!(f, "registrar:{id}"),
+            Actor::User(name) => write!(f, "user:{name}"),
+            Actor::System(what) => write!(f, "system:{what}"),
+        }
+    }
+}
+
+/// An object as it was before or after a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Snapshot {
+    Domain(Box<Domain>),
+    Contact(Box<Contact>),
+    /// Registrars are recorded without their key digest.
+    Registrar { id: String, name: String, balance_cents: i64, enabled: bool },
+}
+
+/// One append-only history record: who, when, which operation, before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Global sequence number: orders every change in the registry.
+    pub seq: u64,
+    pub at: Timestamp,
+    pub actor: Actor,
+    /// `domain.create`, `contact.update`, `registrar.credit`...
+    pub operation: String,
+    /// For domains, the ROID of the registration (a name can be registered again after purge).
+    pub roid: Option<String>,
+    pub before: Option<Snapshot>,
+    pub after: Option<Snapshot>,
+    /// Money moved by this change (negative: charged to the registrar).
+    pub amount_cents: i64,
+}
+
+/// One movement of a registrar's balance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub registrar: String,
+    /// Positive: credit; negative: charge.
+    pub amount_cents: i64,
+    pub balance_after_cents: i64,
+    pub operation: String,
+    pub domain: Option<String>,
+    pub actor: Actor,
+    pub reason: String,
+}

@@ -1,0 +1,293 @@
+//! The registry service layer: every command and query, every rule, the writer.
+//!
+//! Front ends (HTTP, the CLI, later WHOIS, RDAP and EPP) call `Registry` and translate its
+//! answers; they never open a transaction and never decide a rule. Commands are closures run by
+//! the single writer (`writer`) against a `WriteTx`; each one checks everything first and writes
+//! only when it will succeed, so a refused command leaves nothing behind. Queries open a read
+//! transaction and return plain model values.
+
+mod contacts;
+mod domains;
+pub mod error;
+mod import;
+mod registrars;
+mod users;
+mod validate;
+mod writer;
+
+use std::sync::Arc;
+
+pub use contacts::{ContactInput, ContactPatch};
+pub use domains::{CheckResult, DomainCreate, DomainPatch, DsInput, NameserverInput};
+pub use error::{Code, RegistryError};
+pub use import::{ImportLine, ImportReport};
+pub use registrars::{ApiKey, NewRegistrar};
+
+use crate::clock::{Clock, ClockKind};
+use crate::config::Settings;
+use crate::model::{Actor, Domain, HistoryEntry, Prices, Snapshot, Timestamp};
+use crate::policy::Policy;
+use crate::store::{ReadTx, Store, StoreError, WriteTx};
+use error::err;
+use writer::Writer;
+
+/// The registry: cheap to clone, shared by every front end.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    settings: Settings,
+    clock: Clock,
+    writer: Writer,
+    writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Meta key of the lab clock's offset.
+const LAB_OFFSET_KEY: &str = "lab_clock_offset_secs";
+
+impl Registry {
+    /// Opens the database named by the settings and starts the writer. With a lab clock, the
+    /// clock's offset is read back from the database.
+    pub fn open(settings: Settings) -> Result<Registry, StoreError> {
+        let store = Store::open(&settings.db_path())?;
+        let clock = match settings.clock {
+            ClockKind::System => Clock::system(),
+            ClockKind::Lab => {
+                let offset = store
+                    .read()?
+                    .get_meta(LAB_OFFSET_KEY)?
+                    .and_then(|b| b.try_into().ok())
+                    .map(i64::from_le_bytes)
+                    .unwrap_or(0);
+                Clock::lab(offset)
+            }
+            ClockKind::Manual => Clock::manual(Timestamp(0)),
+        };
+        Ok(Self::with_clock(store, settings, clock))
+    }
+
+    /// A registry over an open store with the given clock (tests use a manual clock).
+    pub fn with_clock(store: Store, settings: Settings, clock: Clock) -> Registry {
+        let (writer, thread) = Writer::start(store.clone());
+        Registry {
+            inner: Arc::new(Inner {
+                store,
+                settings,
+                clock,
+                writer,
+                writer_thread: std::sync::Mutex::new(Some(thread)),
+            }),
+        }
+    }
+
+    /// Stops the writer once every command queued has been answered and closes the database.
+    /// Other clones of this registry must have been dropped (the servers have stopped); if some
+    /// remain, the database closes when the last one goes.
+    pub fn close(self) {
+        let thread = self.inner.writer_thread.lock().ok().and_then(|mut t| t.take());
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => {
+                drop(inner);
+                if let Some(t) = thread {
+                    let _ = t.join();
+                }
+            }
+            Err(_) => tracing::warn!("registry still in use at close; the database closes when it is released"),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.inner.settings.policy
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    fn read(&self) -> Result<ReadTx, RegistryError> {
+        Ok(self.inner.store.read()?)
+    }
+
+    /// Runs a command on the writer and waits until it is durable.
+    async fn submit<T, F>(&self, f: F) -> Result<T, RegistryError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut WriteTx) -> Result<T, RegistryError> + Send + 'static,
+    {
+        self.inner.writer.submit(f).await
+    }
+
+    /// Queues a command without waiting for its answer (imports keep many in flight).
+    async fn enqueue<T, F>(&self, f: F) -> Result<tokio::sync::oneshot::Receiver<Result<T, RegistryError>>, RegistryError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut WriteTx) -> Result<T, RegistryError> + Send + 'static,
+    {
+        self.inner.writer.enqueue(f).await
+    }
+
+    /// Checks the database: readable, and every index and counter in step with the records.
+    pub fn audit(&self) -> Result<Vec<String>, RegistryError> {
+        let policy = self.inner.settings.policy.clone();
+        Ok(self.read()?.audit(&|d| counter_keys(&policy, d))?)
+    }
+
+    /// Counters with a prefix (dashboards, stats): never a scan of the records.
+    pub fn counters(&self, prefix: &str) -> Result<Vec<(String, i64)>, RegistryError> {
+        Ok(self.read()?.counters_with_prefix(prefix)?)
+    }
+
+    /// Number of registered (published) domains, in all and per zone.
+    pub fn stats(&self) -> Result<Stats, RegistryError> {
+        let r = self.read()?;
+        let mut by_zone = std::collections::BTreeMap::new();
+        for t in &self.policy().tlds {
+            for z in t.profile.zones_open.iter().chain(&t.profile.zones_review).chain(&t.profile.zones_closed) {
+                by_zone.insert(z.clone(), 0);
+            }
+        }
+        for (k, v) in r.counters_with_prefix("domains.registered.zone:")? {
+            by_zone.insert(k["domains.registered.zone:".len()..].to_string(), v);
+        }
+        Ok(Stats {
+            domains: r.counter("domains.registered")?,
+            by_zone,
+        })
+    }
+
+    /// Moves a lab clock forward and records the new offset durably. Refused for the system clock.
+    pub async fn advance_clock(&self, days: i64, actor: Actor) -> Result<Timestamp, RegistryError> {
+        if self.inner.clock.kind() == ClockKind::System {
+            return err(Code::Conflict, "the registry runs on the system clock; only a lab clock can be moved");
+        }
+        if !(1..=3_650).contains(&days) {
+            return err(Code::InvalidRequest, "days must be between 1 and 3650");
+        }
+        let offset = self.inner.clock.offset_secs() + days * crate::model::SECS_PER_DAY;
+        let at = self.now();
+        self.submit(move |tx| {
+            tx.put_meta(LAB_OFFSET_KEY, &offset.to_le_bytes())?;
+            record(tx, "clock", "clock.advance", at, &actor, None, None, None, 0)?;
+            Ok(())
+        })
+        .await?;
+        self.inner.clock.advance(days * crate::model::SECS_PER_DAY);
+        Ok(self.now())
+    }
+
+    /// The prices a registrar pays in a TLD (its own, or the TLD's defaults).
+    fn prices_for(&self, registrar: &crate::model::Registrar, tld: &str) -> Prices {
+        registrar
+            .prices
+            .get(tld)
+            .copied()
+            .or_else(|| self.settings().tld(tld).map(|t| t.prices))
+            .unwrap_or(crate::config::DEFAULT_PRICES)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub domains: i64,
+    pub by_zone: std::collections::BTreeMap<String, i64>,
+}
+
+/// The counters a stored domain counts in. Kept in step by `put_domain_counted`, checked by
+/// `audit`.
+pub fn counter_keys(policy: &Policy, d: &Domain) -> Vec<String> {
+    let min_ns = policy.tlds.iter().find(|t| t.tld == d.tld).map(|t| t.profile.nameservers_min_delegated).unwrap_or(2);
+    let mut keys = vec![
+        "domains.all".to_string(),
+        format!("domains.zone:{}", d.zone),
+        format!("domains.registrar:{}", d.registrar),
+    ];
+    for s in d.effective_statuses(min_ns) {
+        keys.push(format!("domains.status:{s}"));
+        keys.push(format!("domains.zone_status:{}:{s}", d.zone));
+    }
+    if d.is_registered() {
+        keys.push("domains.registered".to_string());
+        keys.push(format!("domains.registered.zone:{}", d.zone));
+    }
+    keys
+}
+
+/// Stores a domain with its indexes and counters (the only way commands write domains).
+pub(crate) fn put_domain_counted(
+    tx: &mut WriteTx,
+    policy: &Policy,
+    old: Option<&Domain>,
+    new: &Domain,
+) -> Result<(), StoreError> {
+    let old_keys = old.map(|o| counter_keys(policy, o)).unwrap_or_default();
+    tx.put_domain(old, new)?;
+    tx.counters_move(&old_keys, &counter_keys(policy, new))
+}
+
+/// Appends one history entry for `object` (`domain:NAME`, `contact:HANDLE`...).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record(
+    tx: &mut WriteTx,
+    object: &str,
+    operation: &str,
+    at: Timestamp,
+    actor: &Actor,
+    roid: Option<&str>,
+    before: Option<Snapshot>,
+    after: Option<Snapshot>,
+    amount_cents: i64,
+) -> Result<u64, StoreError> {
+    let seq = tx.next_seq("history")?;
+    tx.append_history(
+        object,
+        &HistoryEntry {
+            seq,
+            at,
+            actor: actor.clone(),
+            operation: operation.to_string(),
+            roid: roid.map(str::to_string),
+            before,
+            after,
+            amount_cents,
+        },
+    )?;
+    Ok(seq)
+}
+
+/// Random bytes from the operating system.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    // The OS random source failing is not something a registry can serve without: a key or
+    // auth code must never be predictable.
+    getrandom::fill(&mut b).expect("the operating system's random source failed");
+    b
+}
+
+/// A random string over an unambiguous alphabet (no 0/O, 1/l/I).
+pub(crate) fn random_code(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let bytes = random_bytes::<64>();
+    bytes
+        .iter()
+        .take(len.min(64))
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

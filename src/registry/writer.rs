@@ -1,0 +1,173 @@
+//! The single writer: one thread owns every write transaction (group commit).
+//!
+//! Commands arrive on a bounded channel. The writer takes every command waiting (up to
+//! `WRITER_BATCH_MAX`), applies them in one transaction, commits once durably, and only then
+//! answers each. A command that breaks a rule returns its error before writing anything (the
+//! rule of every command in `registry`), so it leaves nothing in the batch. Should a command fail
+//! after writing (a bug, or a panic), the writer aborts the transaction and runs the batch again
+//! without it: its error stands and the others are unaffected.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::{Code, RegistryError};
+use crate::limits::{WRITER_BATCH_MAX, WRITER_QUEUE_MAX};
+use crate::store::{Store, WriteTx};
+
+/// A command as the writer sees it: run it (maybe more than once), then answer it.
+trait Job: Send {
+    /// Runs against the transaction and keeps the outcome; true when it succeeded.
+    fn run(&mut self, tx: &mut WriteTx) -> bool;
+    /// Marks the outcome as failed with `e` (a panic, or a failure after writing).
+    fn fail(&mut self, e: RegistryError);
+    /// Sends the outcome; `commit` is the commit's failure, if it failed.
+    fn answer(self: Box<Self>, commit: Option<&RegistryError>);
+}
+
+struct Typed<T, F> {
+    f: F,
+    outcome: Option<Result<T, RegistryError>>,
+    reply: oneshot::Sender<Result<T, RegistryError>>,
+}
+
+impl<T, F> Job for Typed<T, F>
+where
+    T: Send,
+    F: FnMut(&mut WriteTx) -> Result<T, RegistryError> + Send,
+{
+    fn run(&mut self, tx: &mut WriteTx) -> bool {
+        let r = (self.f)(tx);
+        let ok = r.is_ok();
+        self.outcome = Some(r);
+        ok
+    }
+
+    fn fail(&mut self, e: RegistryError) {
+        self.outcome = Some(Err(e));
+    }
+
+    fn answer(self: Box<Self>, commit: Option<&RegistryError>) {
+        let answer = match (self.outcome, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(_)), Some(c)) => Err(c.clone()),
+            (Some(Ok(v)), None) => Ok(v),
+            (None, Some(c)) => Err(c.clone()),
+            (None, None) => Err(RegistryError::new(Code::Internal, "command was never run")),
+        };
+        // The submitter may have gone away (client disconnected); the change stands regardless.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The handle commands are submitted through. Cloning it is cheap; the writer stops when every
+/// handle has been dropped and the queue is empty.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    pub fn start(store: Store) -> (Writer, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(WRITER_QUEUE_MAX);
+        let handle = std::thread::Builder::new()
+            .name("nicbox-writer".into())
+            .spawn(move || run(store, rx))
+            // Failing to start a thread at start-up leaves nothing to serve with.
+            .expect("cannot start the writer thread");
+        (Writer { tx }, handle)
+    }
+
+    /// Submits a command and waits for its durable answer.
+    pub async fn submit<T, F>(&self, f: F) -> Result<T, RegistryError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut WriteTx) -> Result<T, RegistryError> + Send + 'static,
+    {
+        let answer = self.enqueue(f).await?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(RegistryError::new(Code::Unavailable, "the writer has stopped")))
+    }
+
+    /// Queues a command and returns where its answer will arrive, without waiting for it:
+    /// commands enqueued one after another run in that order.
+    pub async fn enqueue<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, RegistryError>>, RegistryError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut WriteTx) -> Result<T, RegistryError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Typed {
+            f,
+            outcome: None,
+            reply,
+        });
+        if self.tx.send(job).await.is_err() {
+            return Err(RegistryError::new(Code::Unavailable, "the writer has stopped"));
+        }
+        Ok(answer)
+    }
+}
+
+fn run(store: Store, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < WRITER_BATCH_MAX {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        apply_batch(&store, batch);
+    }
+    tracing::debug!("writer stopped");
+}
+
+fn apply_batch(store: &Store, mut batch: Vec<Box<dyn Job>>) {
+    let mut excluded = vec![false; batch.len()];
+    let commit_error = loop {
+        let mut tx = match store.write() {
+            Ok(tx) => tx,
+            Err(e) => break Some(RegistryError::from(e)),
+        };
+        let mut replay = false;
+        for (i, job) in batch.iter_mut().enumerate() {
+            if excluded[i] {
+                continue;
+            }
+            let writes_before = tx.writes();
+            let ok = match catch_unwind(AssertUnwindSafe(|| job.run(&mut tx))) {
+                Ok(ok) => ok,
+                Err(_) => {
+                    tracing::error!("a registry command panicked; it is refused and its batch replayed");
+                    job.fail(RegistryError::new(Code::Internal, "internal error"));
+                    excluded[i] = true;
+                    replay = true;
+                    break;
+                }
+            };
+            if !ok && tx.writes() != writes_before {
+                tracing::error!("a registry command failed after writing; replaying its batch without it");
+                excluded[i] = true;
+                replay = true;
+                break;
+            }
+        }
+        if replay {
+            let _ = tx.abort();
+            continue;
+        }
+        match tx.commit() {
+            Ok(()) => break None,
+            Err(e) => break Some(RegistryError::from(e)),
+        }
+    };
+    if let Some(e) = &commit_error {
+        tracing::error!(error = %e.detail, "commit failed; every command of the batch is answered with an error");
+    }
+    for job in batch {
+        job.answer(commit_error.as_ref());
+    }
+}

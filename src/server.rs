@@ -1,0 +1,100 @@
+//! Serving: bind every listener, log `listening protocol=... addr=...`, run until SIGTERM or
+//! SIGINT, then stop accepting, let requests in flight finish, and close the database.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util_shim::CancellationToken;
+
+use crate::config::Settings;
+use crate::limits::SHUTDOWN_GRACE_SECS;
+use crate::registry::Registry;
+
+/// A tiny cancellation token: a watch channel that flips once (no extra crate needed).
+mod tokio_util_shim {
+    use tokio::sync::watch;
+
+    #[derive(Clone)]
+    pub struct CancellationToken {
+        tx: std::sync::Arc<watch::Sender<bool>>,
+        rx: watch::Receiver<bool>,
+    }
+
+    impl CancellationToken {
+        pub fn new() -> CancellationToken {
+            let (tx, rx) = watch::channel(false);
+            CancellationToken {
+                tx: std::sync::Arc::new(tx),
+                rx,
+            }
+        }
+        pub fn cancel(&self) {
+            let _ = self.tx.send(true);
+        }
+        pub async fn cancelled(&self) {
+            let mut rx = self.rx.clone();
+            // An error means the sender is gone, which also means: stop.
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    }
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+}
+
+pub struct Bound {
+    pub http: TcpListener,
+    pub http_addr: SocketAddr,
+}
+
+/// Binds the listeners named by the settings (port 0 gives a free port, logged).
+pub async fn bind(settings: &Settings) -> std::io::Result<Bound> {
+    let http = TcpListener::bind(settings.http.listen).await?;
+    let http_addr = http.local_addr()?;
+    Ok(Bound { http, http_addr })
+}
+
+/// Serves until a shutdown signal, then closes the registry. Returns once the database is closed.
+pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
+    let token = CancellationToken::new();
+    let app = crate::http::app(registry.clone());
+    tracing::info!("listening protocol=http addr={}", bound.http_addr);
+    let http_token = token.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(bound.http, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move { http_token.cancelled().await })
+            .await
+    });
+    shutdown_signal().await;
+    token.cancel();
+    match tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), http).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "http server failed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "http task failed"),
+        Err(_) => tracing::warn!("requests still in flight after {SHUTDOWN_GRACE_SECS}s; closing anyway"),
+    }
+    registry.close();
+    tracing::info!("stopped; database closed");
+    Ok(())
+}

@@ -1,0 +1,650 @@
+//! The only code that knows redb: table definitions, encoding, schema version, backup.
+//!
+//! Every table is declared once below. Keys are A-label names, handles and ids; values are
+//! `codec`-encoded model types. Secondary indexes are tables of their own and are written in the
+//! same transaction as the record they index; so are the counters, so that dashboards read a
+//! number instead of scanning. The registry gets typed read and write transactions (`ReadTx`,
+//! `WriteTx`) and never sees a redb type.
+
+pub mod codec;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{
+    ConcurrencyMode, Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
+};
+
+use crate::model::{Contact, Domain, HistoryEntry, LedgerEntry, Registrar, Timestamp, User};
+
+/// Schema version of the database layout this binary writes. A file with a newer version is
+/// refused; an older one is migrated at open, before any listener starts.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
+const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
+/// (registrar id, domain name)
+const DOMAINS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> = TableDefinition::new("domains_by_registrar");
+/// (expiry time, domain name): the lifecycle job's work list.
+const DOMAINS_BY_EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("domains_by_expiry");
+const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
+/// (registrar id, contact handle)
+const CONTACTS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> = TableDefinition::new("contacts_by_registrar");
+const REGISTRARS: TableDefinition<&str, &[u8]> = TableDefinition::new("registrars");
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+/// (object key such as `domain:exemplo.pt`, global sequence) -> HistoryEntry
+const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
+/// (registrar id, global sequence) -> LedgerEntry
+const LEDGER: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("ledger");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(String),
+    #[error("cannot encode a value: {0}")]
+    Encode(String),
+    #[error("cannot decode a stored value: {0}")]
+    Decode(String),
+    #[error("the database file {0} already exists")]
+    Exists(PathBuf),
+    #[error("no database at {0} (run `nicbox init` first)")]
+    Missing(PathBuf),
+    #[error("the database is open in another process (is the server running?)")]
+    Busy,
+    #[error(
+        "the database has schema version {found}, newer than this binary understands ({supported}): use a newer nicbox"
+    )]
+    TooNew { found: u32, supported: u32 },
+    #[error("the file is not a nicbox database (no schema version)")]
+    NotNicbox,
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => { $(impl From<$t> for StoreError {
+        fn from(e: $t) -> Self { StoreError::Db(e.to_string()) }
+    })* };
+}
+from_redb!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::CompactionError
+);
+
+impl From<redb::DatabaseError> for StoreError {
+    fn from(e: redb::DatabaseError) -> Self {
+        match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Busy,
+            other => StoreError::Db(other.to_string()),
+        }
+    }
+}
+
+/// The file name of the database inside the data directory.
+pub const DB_FILE: &str = "nicbox.redb";
+
+/// An open registry database (read and write).
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+fn builder() -> redb::Builder {
+    let mut b = Database::builder();
+    // One writing process (the server) while other processes (`nicbox backup`, `nicbox check`)
+    // may open the file read-only and follow its commits.
+    b.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    b.set_cache_size(256 * 1024 * 1024);
+    b
+}
+
+impl Store {
+    /// Creates a new, empty database; refuses to touch an existing file.
+    pub fn create(path: &Path) -> Result<Store, StoreError> {
+        if path.exists() {
+            return Err(StoreError::Exists(path.to_path_buf()));
+        }
+        let db = builder().create(path)?;
+        let store = Store {
+            db: Arc::new(db),
+            path: path.to_path_buf(),
+        };
+        let mut tx = store.write()?;
+        tx.init_tables()?;
+        tx.put_meta("schema_version", &SCHEMA_VERSION.to_le_bytes())?;
+        tx.commit()?;
+        Ok(store)
+    }
+
+    /// Opens an existing database, checks its schema version and migrates an older one.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let db = builder().open(path)?;
+        let store = Store {
+            db: Arc::new(db),
+            path: path.to_path_buf(),
+        };
+        let version = store.read()?.schema_version()?;
+        check_version(version)?;
+        // Version 1 is the first layout: nothing to migrate yet. Migrations go here, each in its
+        // own transaction, raising `schema_version` as they complete.
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn read(&self) -> Result<ReadTx, StoreError> {
+        Ok(ReadTx { txn: self.db.begin_read()? })
+    }
+
+    /// A durable write transaction. Only the registry's writer thread calls this while serving.
+    pub fn write(&self) -> Result<WriteTx, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate).map_err(|e| StoreError::Db(e.to_string()))?;
+        Ok(WriteTx { txn, writes: 0 })
+    }
+
+    /// Writes a consistent copy of the whole database to `out` (a new file) from one snapshot.
+    pub fn backup_to(&self, out: &Path) -> Result<BackupReport, StoreError> {
+        backup_from(&self.db.begin_read()?, out)
+    }
+}
+
+fn check_version(version: Option<u32>) -> Result<(), StoreError> {
+    match version {
+        None => Err(StoreError::NotNicbox),
+        Some(v) if v > SCHEMA_VERSION => Err(StoreError::TooNew {
+            found: v,
+            supported: SCHEMA_VERSION,
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A database opened read-only by another process while the server may be writing it
+/// (`nicbox backup` and `nicbox check` while the server runs).
+pub struct ReadOnlyStore {
+    db: redb::ReadOnlyDatabase,
+}
+
+impl ReadOnlyStore {
+    pub fn open(path: &Path) -> Result<ReadOnlyStore, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let db = builder().open_read_only(path)?;
+        let s = ReadOnlyStore { db };
+        check_version(s.read()?.schema_version()?)?;
+        Ok(s)
+    }
+
+    pub fn read(&self) -> Result<ReadTx, StoreError> {
+        Ok(ReadTx { txn: self.db.begin_read()? })
+    }
+
+    pub fn backup_to(&self, out: &Path) -> Result<BackupReport, StoreError> {
+        backup_from(&self.db.begin_read()?, out)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupReport {
+    pub entries: u64,
+    pub domains: u64,
+}
+
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    src: &ReadTransaction,
+    dst: &WriteTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<u64, StoreError> {
+    let from = match src.open_table(def) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let mut to = dst.open_table(def)?;
+    let mut n = 0;
+    for item in from.iter()? {
+        let (k, v) = item?;
+        to.insert(k.value(), v.value())?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn backup_from(src: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreError> {
+    if out.exists() {
+        return Err(StoreError::Exists(out.to_path_buf()));
+    }
+    // Written beside the target and renamed at the end, so a failed backup leaves no file that
+    // looks complete.
+    let tmp = out.with_extension("partial");
+    let _ = std::fs::remove_file(&tmp);
+    let db = Database::builder().create(&tmp)?;
+    let txn = db.begin_write()?;
+    let mut entries = 0;
+    entries += copy_table(src, &txn, META)?;
+    entries += copy_table(src, &txn, COUNTERS)?;
+    let domains = copy_table(src, &txn, DOMAINS)?;
+    entries += domains;
+    entries += copy_table(src, &txn, DOMAINS_BY_REGISTRAR)?;
+    entries += copy_table(src, &txn, DOMAINS_BY_EXPIRY)?;
+    entries += copy_table(src, &txn, CONTACTS)?;
+    entries += copy_table(src, &txn, CONTACTS_BY_REGISTRAR)?;
+    entries += copy_table(src, &txn, REGISTRARS)?;
+    entries += copy_table(src, &txn, USERS)?;
+    entries += copy_table(src, &txn, HISTORY)?;
+    entries += copy_table(src, &txn, LEDGER)?;
+    txn.commit()?;
+    drop(db);
+    std::fs::rename(&tmp, out).map_err(|e| StoreError::Db(format!("rename {}: {e}", tmp.display())))?;
+    Ok(BackupReport { entries, domains })
+}
+
+/// Checks that a file is a readable nicbox database (used by `restore` before replacing).
+pub fn verify_file(path: &Path) -> Result<u64, StoreError> {
+    let s = ReadOnlyStore::open(path)?;
+    let r = s.read()?;
+    r.count_domains()
+}
+
+macro_rules! read_methods {
+    () => {
+        pub fn schema_version(&self) -> Result<Option<u32>, StoreError> {
+            Ok(self.get_meta("schema_version")?.and_then(|b| b.try_into().ok()).map(u32::from_le_bytes))
+        }
+
+        pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            let t = match self.txn.open_table(META) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            Ok(t.get(key)?.map(|v| v.value().to_vec()))
+        }
+
+        pub fn domain(&self, name: &str) -> Result<Option<Domain>, StoreError> {
+            let t = self.txn.open_table(DOMAINS)?;
+            t.get(name)?.map(|v| codec::decode(v.value())).transpose()
+        }
+
+        pub fn domain_exists(&self, name: &str) -> Result<bool, StoreError> {
+            let t = self.txn.open_table(DOMAINS)?;
+            Ok(t.get(name)?.is_some())
+        }
+
+        pub fn contact(&self, handle: &str) -> Result<Option<Contact>, StoreError> {
+            let t = self.txn.open_table(CONTACTS)?;
+            t.get(handle)?.map(|v| codec::decode(v.value())).transpose()
+        }
+
+        pub fn registrar(&self, id: &str) -> Result<Option<Registrar>, StoreError> {
+            let t = self.txn.open_table(REGISTRARS)?;
+            t.get(id)?.map(|v| codec::decode(v.value())).transpose()
+        }
+
+        pub fn registrars(&self) -> Result<Vec<Registrar>, StoreError> {
+            let t = self.txn.open_table(REGISTRARS)?;
+            let mut out = Vec::new();
+            for item in t.iter()? {
+                let (_, v) = item?;
+                out.push(codec::decode(v.value())?);
+            }
+            Ok(out)
+        }
+
+        pub fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
+            let t = self.txn.open_table(USERS)?;
+            t.get(name)?.map(|v| codec::decode(v.value())).transpose()
+        }
+
+        pub fn users(&self) -> Result<Vec<User>, StoreError> {
+            let t = self.txn.open_table(USERS)?;
+            let mut out = Vec::new();
+            for item in t.iter()? {
+                let (_, v) = item?;
+                out.push(codec::decode(v.value())?);
+            }
+            Ok(out)
+        }
+
+        pub fn counter(&self, key: &str) -> Result<i64, StoreError> {
+            let t = self.txn.open_table(COUNTERS)?;
+            Ok(t.get(key)?.map(|v| v.value()).unwrap_or(0))
+        }
+
+        /// Every counter whose key starts with `prefix`.
+        pub fn counters_with_prefix(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+            let t = self.txn.open_table(COUNTERS)?;
+            let mut out = Vec::new();
+            for item in t.range(prefix..)? {
+                let (k, v) = item?;
+                if !k.value().starts_with(prefix) {
+                    break;
+                }
+                out.push((k.value().to_string(), v.value()));
+            }
+            Ok(out)
+        }
+
+        /// Names of the registrar's domains after `after` (exclusive), at most `limit`.
+        pub fn domain_names_of(&self, registrar: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+            let t = self.txn.open_table(DOMAINS_BY_REGISTRAR)?;
+            let start = (registrar, after.unwrap_or(""));
+            let mut out = Vec::new();
+            for item in t.range(start..)? {
+                let (k, _) = item?;
+                let (r, name) = k.value();
+                if r != registrar || out.len() >= limit {
+                    break;
+                }
+                if Some(name) == after {
+                    continue;
+                }
+                out.push(name.to_string());
+            }
+            Ok(out)
+        }
+
+        /// Handles of the registrar's contacts after `after` (exclusive), at most `limit`.
+        pub fn contact_handles_of(&self, registrar: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+            let t = self.txn.open_table(CONTACTS_BY_REGISTRAR)?;
+            let start = (registrar, after.unwrap_or(""));
+            let mut out = Vec::new();
+            for item in t.range(start..)? {
+                let (k, _) = item?;
+                let (r, handle) = k.value();
+                if r != registrar || out.len() >= limit {
+                    break;
+                }
+                if Some(handle) == after {
+                    continue;
+                }
+                out.push(handle.to_string());
+            }
+            Ok(out)
+        }
+
+        /// Domains expiring at or before `until`, earliest first, at most `limit`.
+        pub fn expiring(&self, until: Timestamp, limit: usize) -> Result<Vec<(Timestamp, String)>, StoreError> {
+            let t = self.txn.open_table(DOMAINS_BY_EXPIRY)?;
+            let mut out = Vec::new();
+            for item in t.range((i64::MIN, "")..)? {
+                let (k, _) = item?;
+                let (at, name) = k.value();
+                if at > until.0 || out.len() >= limit {
+                    break;
+                }
+                out.push((Timestamp(at), name.to_string()));
+            }
+            Ok(out)
+        }
+
+        /// History of one object (`domain:NAME`, `contact:HANDLE`, ...), oldest first, at most `limit`.
+        pub fn history(&self, object: &str, limit: usize) -> Result<Vec<HistoryEntry>, StoreError> {
+            let t = self.txn.open_table(HISTORY)?;
+            let mut out = Vec::new();
+            for item in t.range((object, 0u64)..=(object, u64::MAX))? {
+                let (_, v) = item?;
+                out.push(codec::decode(v.value())?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        }
+
+        /// A registrar's balance movements, oldest first.
+        pub fn ledger(&self, registrar: &str, limit: usize) -> Result<Vec<LedgerEntry>, StoreError> {
+            let t = self.txn.open_table(LEDGER)?;
+            let mut out = Vec::new();
+            for item in t.range((registrar, 0u64)..=(registrar, u64::MAX))? {
+                let (_, v) = item?;
+                out.push(codec::decode(v.value())?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        }
+
+        pub fn count_domains(&self) -> Result<u64, StoreError> {
+            let t = self.txn.open_table(DOMAINS)?;
+            Ok(t.len()?)
+        }
+    };
+}
+
+/// A consistent snapshot for reading. Cheap to open; never hold one across an `.await`.
+pub struct ReadTx {
+    txn: ReadTransaction,
+}
+
+impl ReadTx {
+    read_methods!();
+
+    /// Every domain (for `check`'s consistency audit and exports): calls `f` on each in name order.
+    pub fn for_each_domain(&self, mut f: impl FnMut(Domain) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let t = self.txn.open_table(DOMAINS)?;
+        for item in t.iter()? {
+            let (_, v) = item?;
+            f(codec::decode(v.value())?)?;
+        }
+        Ok(())
+    }
+
+    /// Consistency audit: every index entry points at its record and every record is indexed,
+    /// and the domain counters equal a count. Returns the problems found (empty when sound).
+    pub fn audit(&self, counter_keys: &dyn Fn(&Domain) -> Vec<String>) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        let mut expected: std::collections::BTreeMap<String, i64> = Default::default();
+        let by_reg = self.txn.open_table(DOMAINS_BY_REGISTRAR)?;
+        let by_exp = self.txn.open_table(DOMAINS_BY_EXPIRY)?;
+        let mut domains = 0u64;
+        self.for_each_domain(|d| {
+            domains += 1;
+            for k in counter_keys(&d) {
+                *expected.entry(k).or_default() += 1;
+            }
+            if by_reg.get((d.registrar.as_str(), d.name.as_str()))?.is_none() {
+                problems.push(format!("domain {} missing from the registrar index", d.name));
+            }
+            if by_exp.get((d.expires.0, d.name.as_str()))?.is_none() {
+                problems.push(format!("domain {} missing from the expiry index", d.name));
+            }
+            Ok(())
+        })?;
+        if by_reg.len()? != domains {
+            problems.push(format!("registrar index has {} entries for {domains} domains", by_reg.len()?));
+        }
+        if by_exp.len()? != domains {
+            problems.push(format!("expiry index has {} entries for {domains} domains", by_exp.len()?));
+        }
+        for (k, v) in self.counters_with_prefix("domains")? {
+            let want = expected.remove(&k).unwrap_or(0);
+            if v != want {
+                problems.push(format!("counter {k} is {v}, a count gives {want}"));
+            }
+        }
+        for (k, v) in expected {
+            if v != 0 {
+                problems.push(format!("counter {k} is missing, a count gives {v}"));
+            }
+        }
+        Ok(problems)
+    }
+}
+
+/// A write transaction, owned by the registry's writer. It counts its mutations, so the writer
+/// knows whether a command that failed left something behind.
+pub struct WriteTx {
+    txn: WriteTransaction,
+    /// Mutations so far: the writer compares it before and after a command.
+    writes: u64,
+}
+
+impl WriteTx {
+    read_methods!();
+
+    /// How many mutations this transaction has made.
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
+    fn init_tables(&mut self) -> Result<(), StoreError> {
+        self.txn.open_table(META)?;
+        self.txn.open_table(COUNTERS)?;
+        self.txn.open_table(DOMAINS)?;
+        self.txn.open_table(DOMAINS_BY_REGISTRAR)?;
+        self.txn.open_table(DOMAINS_BY_EXPIRY)?;
+        self.txn.open_table(CONTACTS)?;
+        self.txn.open_table(CONTACTS_BY_REGISTRAR)?;
+        self.txn.open_table(REGISTRARS)?;
+        self.txn.open_table(USERS)?;
+        self.txn.open_table(HISTORY)?;
+        self.txn.open_table(LEDGER)?;
+        Ok(())
+    }
+
+    pub fn commit(self) -> Result<(), StoreError> {
+        self.txn.commit()?;
+        Ok(())
+    }
+
+    pub fn abort(self) -> Result<(), StoreError> {
+        self.txn.abort()?;
+        Ok(())
+    }
+
+    pub fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.txn.open_table(META)?.insert(key, value)?;
+        Ok(())
+    }
+
+    /// The next number of a named sequence (history, ROIDs, handles): 1, 2, 3...
+    pub fn next_seq(&mut self, name: &str) -> Result<u64, StoreError> {
+        self.writes += 1;
+        let key = format!("seq:{name}");
+        let mut t = self.txn.open_table(COUNTERS)?;
+        let next = t.get(key.as_str())?.map(|v| v.value()).unwrap_or(0) + 1;
+        t.insert(key.as_str(), next)?;
+        u64::try_from(next).map_err(|_| StoreError::Db(format!("sequence {name} overflowed")))
+    }
+
+    pub fn counter_add(&mut self, key: &str, delta: i64) -> Result<(), StoreError> {
+        if delta == 0 {
+            return Ok(());
+        }
+        self.writes += 1;
+        let mut t = self.txn.open_table(COUNTERS)?;
+        let v = t.get(key)?.map(|v| v.value()).unwrap_or(0) + delta;
+        if v == 0 {
+            t.remove(key)?;
+        } else {
+            t.insert(key, v)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the difference between two sets of counter keys (-1 for each old, +1 for each new).
+    pub fn counters_move(&mut self, old: &[String], new: &[String]) -> Result<(), StoreError> {
+        let mut delta: std::collections::BTreeMap<&str, i64> = Default::default();
+        for k in old {
+            *delta.entry(k.as_str()).or_default() -= 1;
+        }
+        for k in new {
+            *delta.entry(k.as_str()).or_default() += 1;
+        }
+        for (k, d) in delta {
+            self.counter_add(k, d)?;
+        }
+        Ok(())
+    }
+
+    /// Stores a domain and keeps its indexes in step with `old` (the stored version, if any).
+    pub fn put_domain(&mut self, old: Option<&Domain>, new: &Domain) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(new)?;
+        self.txn.open_table(DOMAINS)?.insert(new.name.as_str(), bytes.as_slice())?;
+        let (old_reg, old_exp) = match old {
+            Some(o) => (Some(o.registrar.as_str()), Some(o.expires)),
+            None => (None, None),
+        };
+        if old_reg != Some(new.registrar.as_str()) {
+            let mut t = self.txn.open_table(DOMAINS_BY_REGISTRAR)?;
+            if let Some(r) = old_reg {
+                t.remove((r, new.name.as_str()))?;
+            }
+            t.insert((new.registrar.as_str(), new.name.as_str()), ())?;
+        }
+        if old_exp != Some(new.expires) {
+            let mut t = self.txn.open_table(DOMAINS_BY_EXPIRY)?;
+            if let Some(e) = old_exp {
+                t.remove((e.0, new.name.as_str()))?;
+            }
+            t.insert((new.expires.0, new.name.as_str()), ())?;
+        }
+        Ok(())
+    }
+
+    /// Removes a domain and its index entries (purge). Its history stays.
+    pub fn remove_domain(&mut self, old: &Domain) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.txn.open_table(DOMAINS)?.remove(old.name.as_str())?;
+        self.txn.open_table(DOMAINS_BY_REGISTRAR)?.remove((old.registrar.as_str(), old.name.as_str()))?;
+        self.txn.open_table(DOMAINS_BY_EXPIRY)?.remove((old.expires.0, old.name.as_str()))?;
+        Ok(())
+    }
+
+    pub fn put_contact(&mut self, c: &Contact) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(c)?;
+        let previous = self.txn.open_table(CONTACTS)?.insert(c.handle.as_str(), bytes.as_slice())?.is_some();
+        if !previous {
+            self.txn.open_table(CONTACTS_BY_REGISTRAR)?.insert((c.registrar.as_str(), c.handle.as_str()), ())?;
+        }
+        Ok(())
+    }
+
+    pub fn put_registrar(&mut self, r: &Registrar) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(r)?;
+        self.txn.open_table(REGISTRARS)?.insert(r.id.as_str(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    pub fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(u)?;
+        self.txn.open_table(USERS)?.insert(u.name.as_str(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    pub fn append_history(&mut self, object: &str, e: &HistoryEntry) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(e)?;
+        self.txn.open_table(HISTORY)?.insert((object, e.seq), bytes.as_slice())?;
+        Ok(())
+    }
+
+    pub fn append_ledger(&mut self, e: &LedgerEntry) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(e)?;
+        self.txn.open_table(LEDGER)?.insert((e.registrar.as_str(), e.seq), bytes.as_slice())?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
