@@ -1,0 +1,1 @@
+//! Black-box tests (tier 3): the real binary.

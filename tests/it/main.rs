@@ -1,0 +1,9 @@
+//! The one integration-test binary (one link, shared helpers).
+//!
+//! - `api`: router tests, HTTP requests to the router in memory (tier 2);
+//! - `binary`: black-box tests of the real `nicbox` binary on port 0 (tier 3).
+
+mod api;
+mod binary;
+mod common;
+mod openapi;

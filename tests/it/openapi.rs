@@ -1,0 +1,62 @@
+//! The OpenAPI document against the code: the same routes and methods, the same error codes,
+//! and every route in the document answers (never 404 or 405 from the router).
+
+use std::collections::BTreeSet;
+
+use nicbox::http::api::{OPENAPI, ROUTES};
+use nicbox::registry::Code;
+use serde_json::Value;
+
+use crate::common::Env;
+
+fn doc() -> Value {
+    serde_json::from_str(OPENAPI).expect("openapi.json is JSON")
+}
+
+#[test]
+fn document_lists_exactly_the_routes_of_the_code() {
+    let doc = doc();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut in_doc = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete", "head"].contains(&method.as_str()) {
+                in_doc.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    let in_code: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(in_doc, in_code);
+}
+
+#[test]
+fn document_lists_exactly_the_error_codes_of_the_code() {
+    let doc = doc();
+    let listed: Vec<String> = doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let codes: Vec<String> = Code::ALL.iter().map(|c| c.as_str().to_string()).collect();
+    assert_eq!(listed, codes);
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served() {
+    let env = Env::new();
+    let key = env.registrar("docs", 0).await;
+    for (method, path) in ROUTES {
+        let concrete = format!("/api/v1{}", path.replace("{name}", "exemplo.pt").replace("{handle}", "C0000001"));
+        let body = (*method != "get").then(|| serde_json::json!({}));
+        let (status, v) = env.call(&method.to_uppercase(), &concrete, Some(&key), body).await;
+        assert_ne!(status.as_u16(), 405, "{method} {path}: {v}");
+        if status.as_u16() == 404 {
+            // A 404 must be the registry's answer about the object, not an unknown route.
+            assert!(v["detail"].as_str().unwrap_or("").contains("exemplo.pt") || v["detail"].as_str().unwrap_or("").contains("C0000001"), "{method} {path}: {v}");
+        }
+    }
+    let (status, _, ct) = env.call_full("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status.as_u16(), 200);
+    assert!(ct.starts_with("application/json"));
+}
