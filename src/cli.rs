@@ -344,9 +344,18 @@ fn check(config: &Path) -> Result<(), Failure> {
     let settings = load(config)?;
     println!("configuration: ok ({} TLDs: {})", settings.tlds.len(), settings.tlds.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
     let policy = settings.policy.clone();
-    let read = match ReadOnlyStore::open(&settings.db_path()) {
-        Ok(s) => s.read()?,
-        Err(StoreError::Db(_)) => Store::open(&settings.db_path())?.read()?,
+    // The store must outlive the read transaction.
+    let (_ro, _rw, read);
+    match ReadOnlyStore::open(&settings.db_path()) {
+        Ok(s) => {
+            read = s.read()?;
+            _ro = Some(s);
+        }
+        Err(StoreError::Db(_)) => {
+            let s = Store::open(&settings.db_path())?;
+            read = s.read()?;
+            _rw = Some(s);
+        }
         Err(e) => return Err(Failure::Failed(e.to_string())),
     };
     let problems = read.audit(&|d| crate::registry::counter_keys(&policy, d))?;
