@@ -215,7 +215,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Backup { config, out } => {
             let settings = load(&config)?;
             let report = backup(&settings, &out)?;
-            println!("backup written to {} ({} domains, {} entries)", out.display(), report.domains, report.entries);
+            if report.entries > 0 {
+                println!("backup written to {} ({} domains, {} entries)", out.display(), report.domains, report.entries);
+            }
             Ok(())
         }
         Command::Restore { config, from } => restore(&config, &from),
@@ -307,6 +309,21 @@ fn backup(settings: &Settings, out: &Path) -> Result<crate::store::BackupReport,
     }
     match ReadOnlyStore::open(&settings.db_path()) {
         Ok(s) => Ok(s.backup_to(out)?),
+        // The running server owns the file: ask it.
+        Err(StoreError::Busy) => {
+            let out = std::path::absolute(out)?;
+            let resp = crate::control::request(&settings.data_dir, &crate::control::Request::Backup { out })
+                .map_err(|e| Failure::Failed(format!("the database is busy and the server's control socket does not answer: {e}")))?;
+            if resp.ok {
+                Ok(crate::store::BackupReport { entries: 0, domains: 0 }).inspect(|_| {
+                    for l in &resp.lines {
+                        println!("{l}");
+                    }
+                })
+            } else {
+                Err(Failure::Failed(resp.lines.join("; ")))
+            }
+        }
         // A file that was not closed cleanly needs a repair, which only a writer may do; with no
         // server running, open it for writing.
         Err(StoreError::Db(_)) => Ok(Store::open(&settings.db_path())?.backup_to(out)?),
@@ -350,6 +367,14 @@ fn check(config: &Path) -> Result<(), Failure> {
         Ok(s) => {
             read = s.read()?;
             _ro = Some(s);
+        }
+        Err(StoreError::Busy) => {
+            let resp = crate::control::request(&settings.data_dir, &crate::control::Request::Check)
+                .map_err(|e| Failure::Failed(format!("the database is busy and the server's control socket does not answer: {e}")))?;
+            for l in &resp.lines {
+                println!("{l}");
+            }
+            return if resp.ok { Ok(()) } else { Err(Failure::Failed("problems in the database".into())) };
         }
         Err(StoreError::Db(_)) => {
             let s = Store::open(&settings.db_path())?;

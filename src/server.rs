@@ -86,8 +86,15 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
             .with_graceful_shutdown(async move { http_token.cancelled().await })
             .await
     });
+    let control_token = token.clone();
+    let control = tokio::spawn(crate::control::serve(
+        registry.clone(),
+        registry.settings().data_dir.clone(),
+        async move { control_token.cancelled().await },
+    ));
     shutdown_signal().await;
     token.cancel();
+    let _ = control.await;
     match tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), http).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "http server failed"),

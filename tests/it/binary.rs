@@ -246,6 +246,10 @@ fn backup_while_serving_then_restore() {
     let (code, stdout, err) = run(&["backup", "--config", &c, "--out", out.to_str().unwrap()]);
     assert_eq!(code, 0, "backup while serving: {stdout} {err}");
     assert!(stdout.contains("20 domains"), "{stdout}");
+    // `check` also works beside the running server (through its control socket).
+    let (code, stdout, err) = run(&["check", "--config", &c]);
+    assert_eq!(code, 0, "{stdout} {err}");
+    assert!(stdout.contains("database: ok (20 domains"), "{stdout}");
     // A backup never overwrites.
     let (code, _, _) = run(&["backup", "--config", &c, "--out", out.to_str().unwrap()]);
     assert_eq!(code, 2);
