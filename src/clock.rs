@@ -63,7 +63,9 @@ impl Clock {
     pub fn now(&self) -> Timestamp {
         match self.kind {
             ClockKind::System => Timestamp(system_now_secs()),
-            ClockKind::Lab => Timestamp(system_now_secs().saturating_add(self.value.load(Ordering::SeqCst))),
+            ClockKind::Lab => {
+                Timestamp(system_now_secs().saturating_add(self.value.load(Ordering::SeqCst)))
+            }
             ClockKind::Manual => Timestamp(self.value.load(Ordering::SeqCst)),
         }
     }

@@ -82,9 +82,12 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
     tracing::info!("listening protocol=http addr={}", bound.http_addr);
     let http_token = token.clone();
     let http = tokio::spawn(async move {
-        axum::serve(bound.http, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { http_token.cancelled().await })
-            .await
+        axum::serve(
+            bound.http,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { http_token.cancelled().await })
+        .await
     });
     let control_token = token.clone();
     let control = tokio::spawn(crate::control::serve(
@@ -99,7 +102,9 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "http server failed"),
         Ok(Err(e)) => tracing::error!(error = %e, "http task failed"),
-        Err(_) => tracing::warn!("requests still in flight after {SHUTDOWN_GRACE_SECS}s; closing anyway"),
+        Err(_) => {
+            tracing::warn!("requests still in flight after {SHUTDOWN_GRACE_SECS}s; closing anyway")
+        }
     }
     registry.close();
     tracing::info!("stopped; database closed");

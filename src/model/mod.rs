@@ -260,7 +260,12 @@ pub enum Snapshot {
     Domain(Box<Domain>),
     Contact(Box<Contact>),
     /// Registrars are recorded without their key digest.
-    Registrar { id: String, name: String, balance_cents: i64, enabled: bool },
+    Registrar {
+        id: String,
+        name: String,
+        balance_cents: i64,
+        enabled: bool,
+    },
 }
 
 /// One append-only history record: who, when, which operation, before and after.

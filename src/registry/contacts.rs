@@ -47,10 +47,21 @@ pub struct ContactPatch {
 }
 
 /// Checks every field and builds the stored contact (handle and registrar filled by the caller).
-fn build(input: &ContactInput, handle: String, registrar: &str, now: Timestamp) -> Result<Contact, RegistryError> {
+fn build(
+    input: &ContactInput,
+    handle: String,
+    registrar: &str,
+    now: Timestamp,
+) -> Result<Contact, RegistryError> {
     let country_code = input.country_code.trim().to_ascii_uppercase();
     if !is_country_code(&country_code) {
-        return err(Code::InvalidContact, format!("country_code `{}` is not an ISO 3166-1 code", input.country_code));
+        return err(
+            Code::InvalidContact,
+            format!(
+                "country_code `{}` is not an ISO 3166-1 code",
+                input.country_code
+            ),
+        );
     }
     let fiscal_id = match input.fiscal_id.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -67,7 +78,10 @@ fn build(input: &ContactInput, handle: String, registrar: &str, now: Timestamp) 
     let name = validate::text("name", &input.name)?;
     let postal_code = validate::text("postal_code", &input.postal_code)?;
     if postal_code.len() > 16 {
-        return err(Code::InvalidContact, "postal_code is longer than 16 characters");
+        return err(
+            Code::InvalidContact,
+            "postal_code is longer than 16 characters",
+        );
     }
     Ok(Contact {
         handle,
@@ -95,7 +109,9 @@ fn build(input: &ContactInput, handle: String, registrar: &str, now: Timestamp) 
 }
 
 fn valid_handle(h: &str) -> bool {
-    (3..=HANDLE_CHARS_MAX).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (3..=HANDLE_CHARS_MAX).contains(&h.len())
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Creates a contact inside a write transaction (shared by the API and the importer).
@@ -149,17 +165,25 @@ pub(super) fn create_in(
 }
 
 impl Registry {
-    pub async fn contact_create(&self, registrar: &str, input: ContactInput) -> Result<Contact, RegistryError> {
+    pub async fn contact_create(
+        &self,
+        registrar: &str,
+        input: ContactInput,
+    ) -> Result<Contact, RegistryError> {
         let now = self.now();
         let contact = build(&input, String::new(), registrar, now)?;
         if let Some(h) = &input.handle
             && !valid_handle(h)
         {
-            return err(Code::InvalidContact, format!("handle `{h}`: 3 to {HANDLE_CHARS_MAX} letters, digits, '-' or '_'"));
+            return err(
+                Code::InvalidContact,
+                format!("handle `{h}`: 3 to {HANDLE_CHARS_MAX} letters, digits, '-' or '_'"),
+            );
         }
         let registrar = registrar.to_string();
         let actor = Actor::Registrar(registrar.clone());
-        self.submit(move |tx| create_in(tx, &registrar, &contact, input.handle.as_deref(), &actor)).await
+        self.submit(move |tx| create_in(tx, &registrar, &contact, input.handle.as_deref(), &actor))
+            .await
     }
 
     /// A registrar's own contact; another registrar's contact is `not_found` (handles are private).
@@ -175,7 +199,12 @@ impl Registry {
         Ok(self.read()?.contact(handle)?)
     }
 
-    pub fn contact_list(&self, registrar: &str, after: Option<&str>, limit: usize) -> Result<Vec<Contact>, RegistryError> {
+    pub fn contact_list(
+        &self,
+        registrar: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Contact>, RegistryError> {
         let r = self.read()?;
         let mut out = Vec::new();
         for h in r.contact_handles_of(registrar, after, limit)? {
@@ -186,7 +215,12 @@ impl Registry {
         Ok(out)
     }
 
-    pub async fn contact_update(&self, registrar: &str, handle: &str, patch: ContactPatch) -> Result<Contact, RegistryError> {
+    pub async fn contact_update(
+        &self,
+        registrar: &str,
+        handle: &str,
+        patch: ContactPatch,
+    ) -> Result<Contact, RegistryError> {
         let now = self.now();
         let registrar = registrar.to_string();
         let handle = handle.to_string();
@@ -211,6 +245,26 @@ impl Registry {
             };
             let mut new = build(&input, old.handle.clone(), &registrar, now)?;
             new.created = old.created;
+            if new.fiscal_id != old.fiscal_id {
+                let used = tx.domains_using(&handle, usize::MAX)?;
+                if let (Some(domain), None) = (used.first(), &new.fiscal_id) {
+                    return err(
+                        Code::MissingFiscalId,
+                        format!("contact {handle} is used by {domain}: its fiscal_id can be corrected, not removed"),
+                    );
+                }
+                for name in &used {
+                    if tx.domain(name)?.is_some_and(|d| d.registrant == handle) {
+                        // The holder's identity changes: that is a registrant change, with its own rules.
+                        return err(
+                            Code::InvalidContact,
+                            format!(
+                                "contact {handle} holds {name}: a new fiscal_id for the holder is a registrant change (POST /api/v1/domains/{name}/registrant)"
+                            ),
+                        );
+                    }
+                }
+            }
             tx.put_contact(&new)?;
             record(
                 tx,
@@ -229,7 +283,11 @@ impl Registry {
     }
 
     /// Validates a contact as the importer sees it (the same rules as the API).
-    pub(crate) fn contact_build(input: &ContactInput, registrar: &str, now: Timestamp) -> Result<Contact, RegistryError> {
+    pub(crate) fn contact_build(
+        input: &ContactInput,
+        registrar: &str,
+        now: Timestamp,
+    ) -> Result<Contact, RegistryError> {
         build(input, String::new(), registrar, now)
     }
 }

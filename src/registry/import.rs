@@ -10,17 +10,20 @@ use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
+use super::Registry;
 use super::contacts::{ContactInput, create_in};
 use super::domains::DomainCreate;
 use super::error::{Code, RegistryError, err};
-use super::Registry;
 use crate::limits::{AUTH_CODE_BYTES_MAX, IMPORT_IN_FLIGHT_MAX, IMPORT_LINE_BYTES_MAX};
 use crate::model::{Actor, Status, Timestamp};
 
 /// One parsed line.
 #[derive(Debug, Clone)]
 pub enum ImportLine {
-    Contact { registrar: String, contact: ContactInput },
+    Contact {
+        registrar: String,
+        contact: ContactInput,
+    },
     Domain {
         registrar: String,
         domain: Box<DomainCreate>,
@@ -49,7 +52,8 @@ fn take_str(obj: &mut Map<String, Value>, key: &str) -> Result<String, RegistryE
 
 impl ImportLine {
     pub fn parse(line: &str) -> Result<ImportLine, RegistryError> {
-        let v: Value = serde_json::from_str(line).map_err(|e| RegistryError::new(Code::InvalidRequest, format!("not JSON: {e}")))?;
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| RegistryError::new(Code::InvalidRequest, format!("not JSON: {e}")))?;
         let Value::Object(mut obj) = v else {
             return err(Code::InvalidRequest, "a line must be a JSON object");
         };
@@ -65,11 +69,16 @@ impl ImportLine {
                 Ok(ImportLine::Contact { registrar, contact })
             }
             "domain" => {
-                let time = |obj: &mut Map<String, Value>, key: &str| -> Result<Timestamp, RegistryError> {
-                    let s = take_str(obj, key)?;
-                    Timestamp::parse_rfc3339(&s)
-                        .ok_or_else(|| RegistryError::new(Code::InvalidRequest, format!("`{key}`: `{s}` is not an RFC 3339 time")))
-                };
+                let time =
+                    |obj: &mut Map<String, Value>, key: &str| -> Result<Timestamp, RegistryError> {
+                        let s = take_str(obj, key)?;
+                        Timestamp::parse_rfc3339(&s).ok_or_else(|| {
+                            RegistryError::new(
+                                Code::InvalidRequest,
+                                format!("`{key}`: `{s}` is not an RFC 3339 time"),
+                            )
+                        })
+                    };
                 let created = time(&mut obj, "created")?;
                 let expires = time(&mut obj, "expires")?;
                 if expires <= created {
@@ -84,7 +93,12 @@ impl ImportLine {
                             match Status::parse(&text) {
                                 Some(Status::Ok | Status::Inactive) => {}
                                 Some(st) => out.push(st),
-                                None => return err(Code::InvalidRequest, format!("`{text}` is not an EPP status")),
+                                None => {
+                                    return err(
+                                        Code::InvalidRequest,
+                                        format!("`{text}` is not an EPP status"),
+                                    );
+                                }
                             }
                         }
                         out
@@ -94,7 +108,12 @@ impl ImportLine {
                 let auth_code = match obj.remove("auth_code") {
                     None => super::random_code(crate::limits::AUTH_CODE_CHARS),
                     Some(Value::String(s)) if !s.is_empty() && s.len() <= AUTH_CODE_BYTES_MAX => s,
-                    Some(_) => return err(Code::InvalidRequest, format!("`auth_code`: 1 to {AUTH_CODE_BYTES_MAX} bytes")),
+                    Some(_) => {
+                        return err(
+                            Code::InvalidRequest,
+                            format!("`auth_code`: 1 to {AUTH_CODE_BYTES_MAX} bytes"),
+                        );
+                    }
                 };
                 let domain: DomainCreate = serde_json::from_value(Value::Object(obj))
                     .map_err(|e| RegistryError::new(Code::InvalidRequest, e.to_string()))?;
@@ -107,7 +126,10 @@ impl ImportLine {
                     auth_code,
                 })
             }
-            other => err(Code::InvalidRequest, format!("`type` is `{other}`: contact or domain")),
+            other => err(
+                Code::InvalidRequest,
+                format!("`type` is `{other}`: contact or domain"),
+            ),
         }
     }
 }
@@ -116,7 +138,11 @@ type Pending = tokio::sync::oneshot::Receiver<Result<bool, RegistryError>>;
 
 impl Registry {
     /// Enqueues one import line on the writer; the answer says whether it made a domain.
-    async fn import_enqueue(&self, line: ImportLine, now: Timestamp) -> Result<Pending, RegistryError> {
+    async fn import_enqueue(
+        &self,
+        line: ImportLine,
+        now: Timestamp,
+    ) -> Result<Pending, RegistryError> {
         let actor = Actor::System("import".into());
         match line {
             ImportLine::Contact { registrar, contact } => {
@@ -142,7 +168,10 @@ impl Registry {
                 let p = self.prepare_create(*domain, false)?;
                 let this = self.clone();
                 self.enqueue(move |tx| {
-                    this.import_domain_in(tx, &registrar, &p, created, expires, &statuses, &auth_code, now).map(|_| true)
+                    this.import_domain_in(
+                        tx, &registrar, &p, created, expires, &statuses, &auth_code, now,
+                    )
+                    .map(|_| true)
                 })
                 .await
             }
@@ -157,14 +186,21 @@ impl Registry {
         let settle = |report: &mut ImportReport, n: u64, r: Result<bool, RegistryError>| match r {
             Ok(true) => report.domains += 1,
             Ok(false) => report.contacts += 1,
-            Err(e) if e.is_internal() => report.refused.push((n, format!("internal error: {}", e.detail))),
-            Err(e) => report.refused.push((n, format!("{}: {}", e.code.as_str(), e.detail))),
+            Err(e) if e.is_internal() => report
+                .refused
+                .push((n, format!("internal error: {}", e.detail))),
+            Err(e) => report
+                .refused
+                .push((n, format!("{}: {}", e.code.as_str(), e.detail))),
         };
         for (i, line) in input.split(b'\n').enumerate() {
             let n = i as u64 + 1;
-            let line = line.map_err(|e| RegistryError::new(Code::InvalidRequest, format!("line {n}: {e}")))?;
+            let line = line
+                .map_err(|e| RegistryError::new(Code::InvalidRequest, format!("line {n}: {e}")))?;
             if line.len() > IMPORT_LINE_BYTES_MAX {
-                report.refused.push((n, format!("longer than {IMPORT_LINE_BYTES_MAX} bytes")));
+                report
+                    .refused
+                    .push((n, format!("longer than {IMPORT_LINE_BYTES_MAX} bytes")));
                 continue;
             }
             let Ok(text) = std::str::from_utf8(&line) else {
@@ -185,13 +221,17 @@ impl Registry {
             }
             while in_flight.len() >= IMPORT_IN_FLIGHT_MAX {
                 if let Some((n, p)) = in_flight.pop_front() {
-                    let r = p.await.unwrap_or_else(|_| err(Code::Unavailable, "writer stopped"));
+                    let r = p
+                        .await
+                        .unwrap_or_else(|_| err(Code::Unavailable, "writer stopped"));
                     settle(&mut report, n, r);
                 }
             }
         }
         while let Some((n, p)) = in_flight.pop_front() {
-            let r = p.await.unwrap_or_else(|_| err(Code::Unavailable, "writer stopped"));
+            let r = p
+                .await
+                .unwrap_or_else(|_| err(Code::Unavailable, "writer stopped"));
             settle(&mut report, n, r);
         }
         Ok(report)

@@ -87,7 +87,12 @@ impl Registry {
     /// Other clones of this registry must have been dropped (the servers have stopped); if some
     /// remain, the database closes when the last one goes.
     pub fn close(self) {
-        let thread = self.inner.writer_thread.lock().ok().and_then(|mut t| t.take());
+        let thread = self
+            .inner
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take());
         match Arc::try_unwrap(self.inner) {
             Ok(inner) => {
                 drop(inner);
@@ -95,7 +100,9 @@ impl Registry {
                     let _ = t.join();
                 }
             }
-            Err(_) => tracing::warn!("registry still in use at close; the database closes when it is released"),
+            Err(_) => tracing::warn!(
+                "registry still in use at close; the database closes when it is released"
+            ),
         }
     }
 
@@ -133,7 +140,10 @@ impl Registry {
     }
 
     /// Queues a command without waiting for its answer (imports keep many in flight).
-    async fn enqueue<T, F>(&self, f: F) -> Result<tokio::sync::oneshot::Receiver<Result<T, RegistryError>>, RegistryError>
+    async fn enqueue<T, F>(
+        &self,
+        f: F,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<T, RegistryError>>, RegistryError>
     where
         T: Send + 'static,
         F: FnMut(&mut WriteTx) -> Result<T, RegistryError> + Send + 'static,
@@ -157,7 +167,13 @@ impl Registry {
         let r = self.read()?;
         let mut by_zone = std::collections::BTreeMap::new();
         for t in &self.policy().tlds {
-            for z in t.profile.zones_open.iter().chain(&t.profile.zones_review).chain(&t.profile.zones_closed) {
+            for z in t
+                .profile
+                .zones_open
+                .iter()
+                .chain(&t.profile.zones_review)
+                .chain(&t.profile.zones_closed)
+            {
                 by_zone.insert(z.clone(), 0);
             }
         }
@@ -173,7 +189,10 @@ impl Registry {
     /// Moves a lab clock forward and records the new offset durably. Refused for the system clock.
     pub async fn advance_clock(&self, days: i64, actor: Actor) -> Result<Timestamp, RegistryError> {
         if self.inner.clock.kind() == ClockKind::System {
-            return err(Code::Conflict, "the registry runs on the system clock; only a lab clock can be moved");
+            return err(
+                Code::Conflict,
+                "the registry runs on the system clock; only a lab clock can be moved",
+            );
         }
         if !(1..=3_650).contains(&days) {
             return err(Code::InvalidRequest, "days must be between 1 and 3650");
@@ -182,7 +201,17 @@ impl Registry {
         let at = self.now();
         self.submit(move |tx| {
             tx.put_meta(LAB_OFFSET_KEY, &offset.to_le_bytes())?;
-            record(tx, "clock", "clock.advance", at, &actor, None, None, None, 0)?;
+            record(
+                tx,
+                "clock",
+                "clock.advance",
+                at,
+                &actor,
+                None,
+                None,
+                None,
+                0,
+            )?;
             Ok(())
         })
         .await?;
@@ -210,7 +239,12 @@ pub struct Stats {
 /// The counters a stored domain counts in. Kept in step by `put_domain_counted`, checked by
 /// `audit`.
 pub fn counter_keys(policy: &Policy, d: &Domain) -> Vec<String> {
-    let min_ns = policy.tlds.iter().find(|t| t.tld == d.tld).map(|t| t.profile.nameservers_min_delegated).unwrap_or(2);
+    let min_ns = policy
+        .tlds
+        .iter()
+        .find(|t| t.tld == d.tld)
+        .map(|t| t.profile.nameservers_min_delegated)
+        .unwrap_or(2);
     let mut keys = vec![
         "domains.all".to_string(),
         format!("domains.zone:{}", d.zone),

@@ -1,7 +1,7 @@
 //! Admin-UI users: created from the command line, passwords hashed with argon2id.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use super::error::{Code, RegistryError, err};
 use super::{Registry, random_bytes, random_code, record};
@@ -17,14 +17,24 @@ fn hash_password(password: &str) -> Result<String, RegistryError> {
 }
 
 fn valid_user_name(n: &str) -> bool {
-    (2..=64).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+    (2..=64).contains(&n.len())
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
 }
 
 impl Registry {
     /// Creates a user with a random password, returned once.
-    pub async fn user_add(&self, name: &str, role: Role, actor: Actor) -> Result<(User, String), RegistryError> {
+    pub async fn user_add(
+        &self,
+        name: &str,
+        role: Role,
+        actor: Actor,
+    ) -> Result<(User, String), RegistryError> {
         if !valid_user_name(name) {
-            return err(Code::InvalidRequest, "user name: 2 to 64 of letters, digits, '-', '_', '.', '@'");
+            return err(
+                Code::InvalidRequest,
+                "user name: 2 to 64 of letters, digits, '-', '_', '.', '@'",
+            );
         }
         let password = random_code(20);
         let hash = hash_password(&password)?;
@@ -43,7 +53,17 @@ impl Registry {
                     enabled: true,
                 };
                 tx.put_user(&u)?;
-                record(tx, &format!("user:{name}"), "user.create", now, &actor, None, None, None, 0)?;
+                record(
+                    tx,
+                    &format!("user:{name}"),
+                    "user.create",
+                    now,
+                    &actor,
+                    None,
+                    None,
+                    None,
+                    0,
+                )?;
                 Ok(u)
             })
             .await?;
@@ -59,7 +79,11 @@ impl Registry {
             return Ok(None);
         };
         let ok = PasswordHash::new(&u.password_hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false);
         Ok((ok && u.enabled).then_some(u))
     }

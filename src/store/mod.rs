@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use redb::{
-    ConcurrencyMode, Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    ConcurrencyMode, Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
 use crate::model::{Contact, Domain, HistoryEntry, LedgerEntry, Registrar, Timestamp, User};
@@ -26,12 +26,17 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
 const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
 /// (registrar id, domain name)
-const DOMAINS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> = TableDefinition::new("domains_by_registrar");
+const DOMAINS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("domains_by_registrar");
 /// (expiry time, domain name): the lifecycle job's work list.
-const DOMAINS_BY_EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("domains_by_expiry");
+const DOMAINS_BY_EXPIRY: TableDefinition<(i64, &str), ()> =
+    TableDefinition::new("domains_by_expiry");
 const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
+/// (contact handle, domain name): which domains use a contact, in any role.
+const CONTACT_USES: TableDefinition<(&str, &str), ()> = TableDefinition::new("contact_uses");
 /// (registrar id, contact handle)
-const CONTACTS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> = TableDefinition::new("contacts_by_registrar");
+const CONTACTS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("contacts_by_registrar");
 const REGISTRARS: TableDefinition<&str, &[u8]> = TableDefinition::new("registrars");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// (object key such as `domain:exemplo.pt`, global sequence) -> HistoryEntry
@@ -145,13 +150,16 @@ impl Store {
     }
 
     pub fn read(&self) -> Result<ReadTx, StoreError> {
-        Ok(ReadTx { txn: self.db.begin_read()? })
+        Ok(ReadTx {
+            txn: self.db.begin_read()?,
+        })
     }
 
     /// A durable write transaction. Only the registry's writer thread calls this while serving.
     pub fn write(&self) -> Result<WriteTx, StoreError> {
         let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate).map_err(|e| StoreError::Db(e.to_string()))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| StoreError::Db(e.to_string()))?;
         Ok(WriteTx { txn, writes: 0 })
     }
 
@@ -190,7 +198,9 @@ impl ReadOnlyStore {
     }
 
     pub fn read(&self) -> Result<ReadTx, StoreError> {
-        Ok(ReadTx { txn: self.db.begin_read()? })
+        Ok(ReadTx {
+            txn: self.db.begin_read()?,
+        })
     }
 
     pub fn backup_to(&self, out: &Path) -> Result<BackupReport, StoreError> {
@@ -243,13 +253,15 @@ fn backup_from(src: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreE
     entries += copy_table(src, &txn, DOMAINS_BY_EXPIRY)?;
     entries += copy_table(src, &txn, CONTACTS)?;
     entries += copy_table(src, &txn, CONTACTS_BY_REGISTRAR)?;
+    entries += copy_table(src, &txn, CONTACT_USES)?;
     entries += copy_table(src, &txn, REGISTRARS)?;
     entries += copy_table(src, &txn, USERS)?;
     entries += copy_table(src, &txn, HISTORY)?;
     entries += copy_table(src, &txn, LEDGER)?;
     txn.commit()?;
     drop(db);
-    std::fs::rename(&tmp, out).map_err(|e| StoreError::Db(format!("rename {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, out)
+        .map_err(|e| StoreError::Db(format!("rename {}: {e}", tmp.display())))?;
     Ok(BackupReport { entries, domains })
 }
 
@@ -263,7 +275,10 @@ pub fn verify_file(path: &Path) -> Result<u64, StoreError> {
 macro_rules! read_methods {
     () => {
         pub fn schema_version(&self) -> Result<Option<u32>, StoreError> {
-            Ok(self.get_meta("schema_version")?.and_then(|b| b.try_into().ok()).map(u32::from_le_bytes))
+            Ok(self
+                .get_meta("schema_version")?
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes))
         }
 
         pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -340,7 +355,12 @@ macro_rules! read_methods {
         }
 
         /// Names of the registrar's domains after `after` (exclusive), at most `limit`.
-        pub fn domain_names_of(&self, registrar: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        pub fn domain_names_of(
+            &self,
+            registrar: &str,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<String>, StoreError> {
             let t = self.txn.open_table(DOMAINS_BY_REGISTRAR)?;
             let start = (registrar, after.unwrap_or(""));
             let mut out = Vec::new();
@@ -358,8 +378,28 @@ macro_rules! read_methods {
             Ok(out)
         }
 
+        /// Names of the domains that use a contact (any role), at most `limit`.
+        pub fn domains_using(&self, handle: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+            let t = self.txn.open_table(CONTACT_USES)?;
+            let mut out = Vec::new();
+            for item in t.range((handle, "")..)? {
+                let (k, _) = item?;
+                let (h, name) = k.value();
+                if h != handle || out.len() >= limit {
+                    break;
+                }
+                out.push(name.to_string());
+            }
+            Ok(out)
+        }
+
         /// Handles of the registrar's contacts after `after` (exclusive), at most `limit`.
-        pub fn contact_handles_of(&self, registrar: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        pub fn contact_handles_of(
+            &self,
+            registrar: &str,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<String>, StoreError> {
             let t = self.txn.open_table(CONTACTS_BY_REGISTRAR)?;
             let start = (registrar, after.unwrap_or(""));
             let mut out = Vec::new();
@@ -378,7 +418,11 @@ macro_rules! read_methods {
         }
 
         /// Domains expiring at or before `until`, earliest first, at most `limit`.
-        pub fn expiring(&self, until: Timestamp, limit: usize) -> Result<Vec<(Timestamp, String)>, StoreError> {
+        pub fn expiring(
+            &self,
+            until: Timestamp,
+            limit: usize,
+        ) -> Result<Vec<(Timestamp, String)>, StoreError> {
             let t = self.txn.open_table(DOMAINS_BY_EXPIRY)?;
             let mut out = Vec::new();
             for item in t.range((i64::MIN, "")..)? {
@@ -407,7 +451,11 @@ macro_rules! read_methods {
         }
 
         /// A registrar's balance movements, oldest first.
-        pub fn ledger(&self, registrar: &str, limit: usize) -> Result<Vec<LedgerEntry>, StoreError> {
+        pub fn ledger(
+            &self,
+            registrar: &str,
+            limit: usize,
+        ) -> Result<Vec<LedgerEntry>, StoreError> {
             let t = self.txn.open_table(LEDGER)?;
             let mut out = Vec::new();
             for item in t.range((registrar, 0u64)..=(registrar, u64::MAX))? {
@@ -427,6 +475,16 @@ macro_rules! read_methods {
     };
 }
 
+/// The contacts a domain uses, in any role.
+fn contacts_of(d: &Domain) -> std::collections::BTreeSet<String> {
+    let mut set = std::collections::BTreeSet::new();
+    set.insert(d.registrant.clone());
+    set.insert(d.admin.clone());
+    set.extend(d.tech.iter().cloned());
+    set.extend(d.billing.iter().cloned());
+    set
+}
+
 /// A consistent snapshot for reading. Cheap to open; never hold one across an `.await`.
 pub struct ReadTx {
     txn: ReadTransaction,
@@ -436,7 +494,10 @@ impl ReadTx {
     read_methods!();
 
     /// Every domain (for `check`'s consistency audit and exports): calls `f` on each in name order.
-    pub fn for_each_domain(&self, mut f: impl FnMut(Domain) -> Result<(), StoreError>) -> Result<(), StoreError> {
+    pub fn for_each_domain(
+        &self,
+        mut f: impl FnMut(Domain) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
         let t = self.txn.open_table(DOMAINS)?;
         for item in t.iter()? {
             let (_, v) = item?;
@@ -447,30 +508,62 @@ impl ReadTx {
 
     /// Consistency audit: every index entry points at its record and every record is indexed,
     /// and the domain counters equal a count. Returns the problems found (empty when sound).
-    pub fn audit(&self, counter_keys: &dyn Fn(&Domain) -> Vec<String>) -> Result<Vec<String>, StoreError> {
+    pub fn audit(
+        &self,
+        counter_keys: &dyn Fn(&Domain) -> Vec<String>,
+    ) -> Result<Vec<String>, StoreError> {
         let mut problems = Vec::new();
         let mut expected: std::collections::BTreeMap<String, i64> = Default::default();
         let by_reg = self.txn.open_table(DOMAINS_BY_REGISTRAR)?;
         let by_exp = self.txn.open_table(DOMAINS_BY_EXPIRY)?;
+        let uses = self.txn.open_table(CONTACT_USES)?;
+        let mut uses_expected = 0u64;
         let mut domains = 0u64;
         self.for_each_domain(|d| {
             domains += 1;
             for k in counter_keys(&d) {
                 *expected.entry(k).or_default() += 1;
             }
-            if by_reg.get((d.registrar.as_str(), d.name.as_str()))?.is_none() {
-                problems.push(format!("domain {} missing from the registrar index", d.name));
+            if by_reg
+                .get((d.registrar.as_str(), d.name.as_str()))?
+                .is_none()
+            {
+                problems.push(format!(
+                    "domain {} missing from the registrar index",
+                    d.name
+                ));
             }
             if by_exp.get((d.expires.0, d.name.as_str()))?.is_none() {
                 problems.push(format!("domain {} missing from the expiry index", d.name));
             }
+            for h in contacts_of(&d) {
+                uses_expected += 1;
+                if uses.get((h.as_str(), d.name.as_str()))?.is_none() {
+                    problems.push(format!(
+                        "domain {} missing from the uses of contact {h}",
+                        d.name
+                    ));
+                }
+            }
             Ok(())
         })?;
         if by_reg.len()? != domains {
-            problems.push(format!("registrar index has {} entries for {domains} domains", by_reg.len()?));
+            problems.push(format!(
+                "registrar index has {} entries for {domains} domains",
+                by_reg.len()?
+            ));
+        }
+        if uses.len()? != uses_expected {
+            problems.push(format!(
+                "contact-use index has {} entries, the domains give {uses_expected}",
+                uses.len()?
+            ));
         }
         if by_exp.len()? != domains {
-            problems.push(format!("expiry index has {} entries for {domains} domains", by_exp.len()?));
+            problems.push(format!(
+                "expiry index has {} entries for {domains} domains",
+                by_exp.len()?
+            ));
         }
         for (k, v) in self.counters_with_prefix("domains")? {
             let want = expected.remove(&k).unwrap_or(0);
@@ -511,6 +604,7 @@ impl WriteTx {
         self.txn.open_table(DOMAINS_BY_EXPIRY)?;
         self.txn.open_table(CONTACTS)?;
         self.txn.open_table(CONTACTS_BY_REGISTRAR)?;
+        self.txn.open_table(CONTACT_USES)?;
         self.txn.open_table(REGISTRARS)?;
         self.txn.open_table(USERS)?;
         self.txn.open_table(HISTORY)?;
@@ -578,7 +672,9 @@ impl WriteTx {
     pub fn put_domain(&mut self, old: Option<&Domain>, new: &Domain) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(new)?;
-        self.txn.open_table(DOMAINS)?.insert(new.name.as_str(), bytes.as_slice())?;
+        self.txn
+            .open_table(DOMAINS)?
+            .insert(new.name.as_str(), bytes.as_slice())?;
         let (old_reg, old_exp) = match old {
             Some(o) => (Some(o.registrar.as_str()), Some(o.expires)),
             None => (None, None),
@@ -597,6 +693,17 @@ impl WriteTx {
             }
             t.insert((new.expires.0, new.name.as_str()), ())?;
         }
+        let old_contacts = old.map(contacts_of).unwrap_or_default();
+        let new_contacts = contacts_of(new);
+        if old_contacts != new_contacts {
+            let mut t = self.txn.open_table(CONTACT_USES)?;
+            for h in old_contacts.difference(&new_contacts) {
+                t.remove((h.as_str(), new.name.as_str()))?;
+            }
+            for h in new_contacts.difference(&old_contacts) {
+                t.insert((h.as_str(), new.name.as_str()), ())?;
+            }
+        }
         Ok(())
     }
 
@@ -604,17 +711,27 @@ impl WriteTx {
     pub fn remove_domain(&mut self, old: &Domain) -> Result<(), StoreError> {
         self.writes += 1;
         self.txn.open_table(DOMAINS)?.remove(old.name.as_str())?;
-        self.txn.open_table(DOMAINS_BY_REGISTRAR)?.remove((old.registrar.as_str(), old.name.as_str()))?;
-        self.txn.open_table(DOMAINS_BY_EXPIRY)?.remove((old.expires.0, old.name.as_str()))?;
+        self.txn
+            .open_table(DOMAINS_BY_REGISTRAR)?
+            .remove((old.registrar.as_str(), old.name.as_str()))?;
+        self.txn
+            .open_table(DOMAINS_BY_EXPIRY)?
+            .remove((old.expires.0, old.name.as_str()))?;
         Ok(())
     }
 
     pub fn put_contact(&mut self, c: &Contact) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(c)?;
-        let previous = self.txn.open_table(CONTACTS)?.insert(c.handle.as_str(), bytes.as_slice())?.is_some();
+        let previous = self
+            .txn
+            .open_table(CONTACTS)?
+            .insert(c.handle.as_str(), bytes.as_slice())?
+            .is_some();
         if !previous {
-            self.txn.open_table(CONTACTS_BY_REGISTRAR)?.insert((c.registrar.as_str(), c.handle.as_str()), ())?;
+            self.txn
+                .open_table(CONTACTS_BY_REGISTRAR)?
+                .insert((c.registrar.as_str(), c.handle.as_str()), ())?;
         }
         Ok(())
     }
@@ -622,28 +739,36 @@ impl WriteTx {
     pub fn put_registrar(&mut self, r: &Registrar) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(r)?;
-        self.txn.open_table(REGISTRARS)?.insert(r.id.as_str(), bytes.as_slice())?;
+        self.txn
+            .open_table(REGISTRARS)?
+            .insert(r.id.as_str(), bytes.as_slice())?;
         Ok(())
     }
 
     pub fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(u)?;
-        self.txn.open_table(USERS)?.insert(u.name.as_str(), bytes.as_slice())?;
+        self.txn
+            .open_table(USERS)?
+            .insert(u.name.as_str(), bytes.as_slice())?;
         Ok(())
     }
 
     pub fn append_history(&mut self, object: &str, e: &HistoryEntry) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(e)?;
-        self.txn.open_table(HISTORY)?.insert((object, e.seq), bytes.as_slice())?;
+        self.txn
+            .open_table(HISTORY)?
+            .insert((object, e.seq), bytes.as_slice())?;
         Ok(())
     }
 
     pub fn append_ledger(&mut self, e: &LedgerEntry) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(e)?;
-        self.txn.open_table(LEDGER)?.insert((e.registrar.as_str(), e.seq), bytes.as_slice())?;
+        self.txn
+            .open_table(LEDGER)?
+            .insert((e.registrar.as_str(), e.seq), bytes.as_slice())?;
         Ok(())
     }
 }

@@ -1198,7 +1198,6 @@ async fn fiscal_ids_of_other_countries_follow_their_rules() {
 /// POLICY.md 2: the registrant, admin and tech contacts of a .pt domain need a fiscal id, so a
 /// contact holding one of those roles cannot drop it; a contact on no domain may.
 #[tokio::test]
-#[ignore = "BUG: contact_update (src/registry/contacts.rs) lets a contact of a .pt domain drop its fiscal_id"]
 async fn contact_of_a_pt_domain_cannot_drop_its_fiscal_id() {
     let (env, key, h) = setup().await;
     let (s, v) = env.register(&key, "fiscal.pt", &h, json!({})).await;
@@ -1222,6 +1221,22 @@ async fn contact_of_a_pt_domain_cannot_drop_its_fiscal_id() {
         .call("GET", &format!("/api/v1/contacts/{h}"), Some(&key), None)
         .await;
     assert_eq!(v["fiscal_id"], json!("501964843"), "{v}");
+    // A new fiscal id for the holder of a domain is a registrant change, not a contact edit.
+    let (s, v) = env
+        .call(
+            "PATCH",
+            &format!("/api/v1/contacts/{h}"),
+            Some(&key),
+            Some(json!({"fiscal_id": "503504564"})),
+        )
+        .await;
+    assert_problem(
+        "holder of fiscal.pt changes its fiscal id",
+        s,
+        &v,
+        422,
+        "invalid_contact",
+    );
     let unused = env.org(&key).await;
     let (s, v) = env
         .call(

@@ -14,19 +14,50 @@ fn init_with_registrar(config: &Path, id: &str, cents: i64) -> String {
     let c = config.to_str().unwrap();
     let (code, out, err) = run(&["init", "--config", c]);
     assert_eq!(code, 0, "init: {out} {err}");
-    let (code, out, err) = run(&["registrar", "add", "--config", c, "--id", id, "--name", "Registos Teste, Lda."]);
+    let (code, out, err) = run(&[
+        "registrar",
+        "add",
+        "--config",
+        c,
+        "--id",
+        id,
+        "--name",
+        "Registos Teste, Lda.",
+    ]);
     assert_eq!(code, 0, "registrar add: {out} {err}");
-    let key = out.lines().find_map(|l| l.split("): ").nth(1)).expect("key printed").trim().to_string();
+    let key = out
+        .lines()
+        .find_map(|l| l.split("): ").nth(1))
+        .expect("key printed")
+        .trim()
+        .to_string();
     assert!(key.starts_with(&format!("nbx_{id}_")), "{out}");
     if cents != 0 {
-        let (code, out, err) = run(&["registrar", "credit", "--config", c, "--id", id, "--amount-cents", &cents.to_string(), "--reason", "test top-up"]);
+        let (code, out, err) = run(&[
+            "registrar",
+            "credit",
+            "--config",
+            c,
+            "--id",
+            id,
+            "--amount-cents",
+            &cents.to_string(),
+            "--reason",
+            "test top-up",
+        ]);
         assert_eq!(code, 0, "credit: {out} {err}");
     }
     key
 }
 
 fn create_contact(agent: &ureq::Agent, s: &Server, key: &str) -> String {
-    let (status, v) = http_call(agent, "POST", &s.url("/api/v1/contacts"), Some(key), Some(&org_body()));
+    let (status, v) = http_call(
+        agent,
+        "POST",
+        &s.url("/api/v1/contacts"),
+        Some(key),
+        Some(&org_body()),
+    );
     assert_eq!(status, 201, "{v}");
     v["handle"].as_str().unwrap().to_string()
 }
@@ -48,20 +79,41 @@ fn a_new_operator_registers_a_domain_following_the_readme() {
 
     let s = Server::serve(&config);
     let agent = http_agent();
-    let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/domains/check?name=novo.pt"), Some(&key), None);
+    let (status, v) = http_call(
+        &agent,
+        "GET",
+        &s.url("/api/v1/domains/check?name=novo.pt"),
+        Some(&key),
+        None,
+    );
     assert_eq!(status, 200);
     assert_eq!(v["results"][0]["available"], true, "{v}");
     let handle = create_contact(&agent, &s, &key);
-    let (status, v) = http_call(&agent, "POST", &s.url("/api/v1/domains"), Some(&key), Some(&domain_body("novo.pt", &handle)));
+    let (status, v) = http_call(
+        &agent,
+        "POST",
+        &s.url("/api/v1/domains"),
+        Some(&key),
+        Some(&domain_body("novo.pt", &handle)),
+    );
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["status"], json!(["ok"]));
-    let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/domains/check?name=novo.pt"), Some(&key), None);
+    let (status, v) = http_call(
+        &agent,
+        "GET",
+        &s.url("/api/v1/domains/check?name=novo.pt"),
+        Some(&key),
+        None,
+    );
     assert_eq!(status, 200);
     assert_eq!(v["results"][0]["reason"], "registered");
     let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/account"), Some(&key), None);
     assert_eq!(status, 200);
     assert_eq!(v["balance"]["cents"], 100_000 - 1_000);
-    assert_eq!(http_call(&agent, "GET", &s.url("/healthz"), None, None).0, 200);
+    assert_eq!(
+        http_call(&agent, "GET", &s.url("/healthz"), None, None).0,
+        200
+    );
     let status = s.terminate();
     assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit");
 
@@ -75,13 +127,21 @@ fn a_new_operator_registers_a_domain_following_the_readme() {
 fn bad_input_on_the_command_line_is_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "data_dir = \"d\"\n[http]\nlisten = \"nowhere\"\n[[tld]]\nname = \"pt\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "data_dir = \"d\"\n[http]\nlisten = \"nowhere\"\n[[tld]]\nname = \"pt\"\n",
+    )
+    .unwrap();
     let (code, out, err) = run(&["check", "--config", bad.to_str().unwrap()]);
     assert_eq!(code, 2, "{out} {err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("http.listen"), "{err}");
 
-    std::fs::write(&bad, "data_dir = \"d\"\ncolour = \"blue\"\n[[tld]]\nname = \"pt\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "data_dir = \"d\"\ncolour = \"blue\"\n[[tld]]\nname = \"pt\"\n",
+    )
+    .unwrap();
     let (code, _, err) = run(&["serve", "--config", bad.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("colour"), "{err}");
@@ -90,9 +150,17 @@ fn bad_input_on_the_command_line_is_one_line_and_exit_2() {
     assert_eq!(code, 2, "{err}");
     let (code, _, _) = run(&["frobnicate"]);
     assert_eq!(code, 2);
-    let (code, _, _) = run(&["user", "add", "--config", "x.toml", "--name", "a", "--role", "god"]);
+    let (code, _, _) = run(&[
+        "user", "add", "--config", "x.toml", "--name", "a", "--role", "god",
+    ]);
     assert_eq!(code, 2);
-    let (code, _, err) = run(&["demo", "--http", "not-an-address", "--data", dir.path().join("d").to_str().unwrap()]);
+    let (code, _, err) = run(&[
+        "demo",
+        "--http",
+        "not-an-address",
+        "--data",
+        dir.path().join("d").to_str().unwrap(),
+    ]);
     assert_eq!(code, 2, "{err}");
 }
 
@@ -100,15 +168,34 @@ fn bad_input_on_the_command_line_is_one_line_and_exit_2() {
 fn demo_serves_a_seeded_registry_and_writes_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let s = Server::start(&["demo", "--data", data.to_str().unwrap(), "--http", "127.0.0.1:0", "--whois", "127.0.0.1:0"], dir.path());
-    let creds: Value = serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
+    let s = Server::start(
+        &[
+            "demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--whois",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
+    let creds: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap())
+            .unwrap();
     assert_eq!(creds["admin"]["username"], "admin");
     assert!(creds["admin"]["password"].as_str().unwrap().len() >= 16);
     let regs = creds["registrars"].as_array().unwrap();
     assert_eq!(regs.len(), 2);
     let key = regs[0]["api_key"].as_str().unwrap();
     let agent = http_agent();
-    let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/domains/check?name=novo.pt"), Some(key), None);
+    let (status, v) = http_call(
+        &agent,
+        "GET",
+        &s.url("/api/v1/domains/check?name=novo.pt"),
+        Some(key),
+        None,
+    );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["results"][0]["name"], "novo.pt");
     // About 2,000 domains, with IDNs and DNSSEC among them.
@@ -129,7 +216,16 @@ fn demo_serves_a_seeded_registry_and_writes_credentials() {
                 idn += usize::from(d["name"].as_str().unwrap().contains("xn--"));
                 signed += usize::from(!d["ds"].as_array().unwrap().is_empty());
                 if names % 97 == 0 {
-                    let (_, c) = http_call(&agent, "GET", &s.url(&format!("/api/v1/contacts/{}", d["registrant"].as_str().unwrap())), Some(key), None);
+                    let (_, c) = http_call(
+                        &agent,
+                        "GET",
+                        &s.url(&format!(
+                            "/api/v1/contacts/{}",
+                            d["registrant"].as_str().unwrap()
+                        )),
+                        Some(key),
+                        None,
+                    );
                     persons_seen += usize::from(c["kind"] == "person");
                 }
             }
@@ -146,7 +242,18 @@ fn demo_serves_a_seeded_registry_and_writes_credentials() {
     assert_eq!(s.terminate().code(), Some(0));
 
     // A second run reuses the directory: same credentials, same data.
-    let s = Server::start(&["demo", "--data", data.to_str().unwrap(), "--http", "127.0.0.1:0", "--whois", "127.0.0.1:0"], dir.path());
+    let s = Server::start(
+        &[
+            "demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--whois",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    );
     let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/account"), Some(key), None);
     assert_eq!(status, 200, "{v}");
     assert_eq!(s.terminate().code(), Some(0));
@@ -168,14 +275,26 @@ fn kill_9_loses_no_acknowledged_registration() {
     let base = s.url("");
     let mut threads = Vec::new();
     for t in 0..16 {
-        let (ack, stop, key, handle, base) = (acknowledged.clone(), stop.clone(), key.clone(), handle.clone(), base.clone());
+        let (ack, stop, key, handle, base) = (
+            acknowledged.clone(),
+            stop.clone(),
+            key.clone(),
+            handle.clone(),
+            base.clone(),
+        );
         threads.push(std::thread::spawn(move || {
             let agent = http_agent();
             let mut i = 0;
             // Bounded: stops when told, or after 5,000 requests.
             while !stop.load(Ordering::SeqCst) && i < 5_000 {
                 let name = format!("t{t}-n{i}.pt");
-                let (status, _) = http_call(&agent, "POST", &format!("{base}/api/v1/domains"), Some(&key), Some(&domain_body(&name, &handle)));
+                let (status, _) = http_call(
+                    &agent,
+                    "POST",
+                    &format!("{base}/api/v1/domains"),
+                    Some(&key),
+                    Some(&domain_body(&name, &handle)),
+                );
                 if status == 201 {
                     ack.lock().unwrap().push(name);
                 } else if status == 0 {
@@ -198,7 +317,11 @@ fn kill_9_loses_no_acknowledged_registration() {
     }
     drop(s);
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() >= 300, "only {} registrations before the kill", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 300,
+        "only {} registrations before the kill",
+        acknowledged.len()
+    );
 
     let s = Server::serve(&config);
     let mut listed = 0;
@@ -217,13 +340,22 @@ fn kill_9_loses_no_acknowledged_registration() {
         }
     }
     for name in &acknowledged {
-        let (status, v) = http_call(&agent, "GET", &s.url(&format!("/api/v1/domains/{name}")), Some(&key), None);
+        let (status, v) = http_call(
+            &agent,
+            "GET",
+            &s.url(&format!("/api/v1/domains/{name}")),
+            Some(&key),
+            None,
+        );
         assert_eq!(status, 200, "{name} was acknowledged but is missing: {v}");
     }
     assert!(listed >= acknowledged.len());
     // The balance equals the opening balance minus one charge per stored domain.
     let (_, v) = http_call(&agent, "GET", &s.url("/api/v1/account"), Some(&key), None);
-    assert_eq!(v["balance"]["cents"].as_i64().unwrap(), 100_000_000 - 1_000 * listed as i64);
+    assert_eq!(
+        v["balance"]["cents"].as_i64().unwrap(),
+        100_000_000 - 1_000 * listed as i64
+    );
     assert_eq!(s.terminate().code(), Some(0));
     let (code, out, err) = run(&["check", "--config", config.to_str().unwrap()]);
     assert_eq!(code, 0, "database inconsistent after kill -9: {out} {err}");
@@ -239,7 +371,13 @@ fn backup_while_serving_then_restore() {
     let agent = http_agent();
     let handle = create_contact(&agent, &s, &key);
     for i in 0..20 {
-        let (status, v) = http_call(&agent, "POST", &s.url("/api/v1/domains"), Some(&key), Some(&domain_body(&format!("antes{i}.pt"), &handle)));
+        let (status, v) = http_call(
+            &agent,
+            "POST",
+            &s.url("/api/v1/domains"),
+            Some(&key),
+            Some(&domain_body(&format!("antes{i}.pt"), &handle)),
+        );
         assert_eq!(status, 201, "{v}");
     }
     let out = dir.path().join("backup.redb");
@@ -253,7 +391,13 @@ fn backup_while_serving_then_restore() {
     // A backup never overwrites.
     let (code, _, _) = run(&["backup", "--config", &c, "--out", out.to_str().unwrap()]);
     assert_eq!(code, 2);
-    let (status, _) = http_call(&agent, "POST", &s.url("/api/v1/domains"), Some(&key), Some(&domain_body("depois.pt", &handle)));
+    let (status, _) = http_call(
+        &agent,
+        "POST",
+        &s.url("/api/v1/domains"),
+        Some(&key),
+        Some(&domain_body("depois.pt", &handle)),
+    );
     assert_eq!(status, 201);
     // Restore is refused while the server runs.
     let (code, _, err) = run(&["restore", "--config", &c, "--from", out.to_str().unwrap()]);
@@ -264,8 +408,28 @@ fn backup_while_serving_then_restore() {
     let (code, stdout, err) = run(&["restore", "--config", &c, "--from", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout} {err}");
     let s = Server::serve(&config);
-    assert_eq!(http_call(&agent, "GET", &s.url("/api/v1/domains/antes7.pt"), Some(&key), None).0, 200);
-    assert_eq!(http_call(&agent, "GET", &s.url("/api/v1/domains/depois.pt"), Some(&key), None).0, 404);
+    assert_eq!(
+        http_call(
+            &agent,
+            "GET",
+            &s.url("/api/v1/domains/antes7.pt"),
+            Some(&key),
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        http_call(
+            &agent,
+            "GET",
+            &s.url("/api/v1/domains/depois.pt"),
+            Some(&key),
+            None
+        )
+        .0,
+        404
+    );
     assert_eq!(s.terminate().code(), Some(0));
     let (code, out, err) = run(&["check", "--config", &c]);
     assert_eq!(code, 0, "{out} {err}");
@@ -304,13 +468,23 @@ fn import_reports_refused_lines_and_keeps_the_rest() {
     }
     // A closed zone holds existing names: imported, not refused.
     let mut closed = domain_body("velho.net.pt", "LEGACY-1");
-    for (k, v) in [("type", json!("domain")), ("registrar", json!("ptreg")), ("created", json!("2001-01-01T00:00:00Z")), ("expires", json!("2027-01-01T00:00:00Z"))] {
+    for (k, v) in [
+        ("type", json!("domain")),
+        ("registrar", json!("ptreg")),
+        ("created", json!("2001-01-01T00:00:00Z")),
+        ("expires", json!("2027-01-01T00:00:00Z")),
+    ] {
         closed[k] = v;
     }
     lines.push(closed.to_string());
     lines.push("{not json".to_string()); // line 53
     let mut unknown = domain_body("fantasma.pt", "NOBODY");
-    for (k, v) in [("type", json!("domain")), ("registrar", json!("ptreg")), ("created", json!("2020-01-01T00:00:00Z")), ("expires", json!("2027-01-01T00:00:00Z"))] {
+    for (k, v) in [
+        ("type", json!("domain")),
+        ("registrar", json!("ptreg")),
+        ("created", json!("2020-01-01T00:00:00Z")),
+        ("expires", json!("2027-01-01T00:00:00Z")),
+    ] {
         unknown[k] = v;
     }
     lines.push(unknown.to_string()); // line 54

@@ -51,10 +51,17 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn openapi() -> Response {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
 }
 
-async fn account(State(s): State<AppState>, Authed(r): Authed) -> Result<Json<serde_json::Value>, ApiError> {
+async fn account(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let prices: serde_json::Map<String, serde_json::Value> = s
         .registry
         .registrar_prices(&r)
@@ -76,7 +83,11 @@ async fn account(State(s): State<AppState>, Authed(r): Authed) -> Result<Json<se
     })))
 }
 
-async fn check(State(s): State<AppState>, _a: Authed, RawQuery(q): RawQuery) -> Result<Json<serde_json::Value>, ApiError> {
+async fn check(
+    State(s): State<AppState>,
+    _a: Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let names = query_values(q.as_deref(), "name");
     let results = s.registry.check(&names)?;
     Ok(Json(json!({ "results": results })))
@@ -88,27 +99,50 @@ fn paging(q: Option<&str>) -> Result<(usize, Option<String>), ApiError> {
         None => PAGE_SIZE_DEFAULT,
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=PAGE_SIZE_MAX).contains(&n) => n,
-            _ => return Err(ApiError::new(Code::InvalidRequest, format!("limit must be 1 to {PAGE_SIZE_MAX}"))),
+            _ => {
+                return Err(ApiError::new(
+                    Code::InvalidRequest,
+                    format!("limit must be 1 to {PAGE_SIZE_MAX}"),
+                ));
+            }
         },
     };
     Ok((limit, query_values(q, "after").into_iter().next()))
 }
 
-async fn contact_list(State(s): State<AppState>, Authed(r): Authed, RawQuery(q): RawQuery) -> Result<Json<serde_json::Value>, ApiError> {
+async fn contact_list(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let (limit, after) = paging(q.as_deref())?;
     let list = s.registry.contact_list(&r.id, after.as_deref(), limit)?;
-    let next = if list.len() == limit { list.last().map(|c| c.handle.clone()) } else { None };
+    let next = if list.len() == limit {
+        list.last().map(|c| c.handle.clone())
+    } else {
+        None
+    };
     let contacts: Vec<ContactView> = list.iter().map(ContactView::from).collect();
     Ok(Json(json!({ "contacts": contacts, "next": next })))
 }
 
-async fn contact_create(State(s): State<AppState>, Authed(r): Authed, ApiJson(input): ApiJson<ContactInput>) -> Result<Response, ApiError> {
+async fn contact_create(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    ApiJson(input): ApiJson<ContactInput>,
+) -> Result<Response, ApiError> {
     let c = s.registry.contact_create(&r.id, input).await?;
     Ok((StatusCode::CREATED, Json(ContactView::from(&c))).into_response())
 }
 
-async fn contact_get(State(s): State<AppState>, Authed(r): Authed, Path(handle): Path<String>) -> Result<Json<ContactView>, ApiError> {
-    Ok(Json(ContactView::from(&s.registry.contact_get(&r.id, &handle)?)))
+async fn contact_get(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    Path(handle): Path<String>,
+) -> Result<Json<ContactView>, ApiError> {
+    Ok(Json(ContactView::from(
+        &s.registry.contact_get(&r.id, &handle)?,
+    )))
 }
 
 async fn contact_update(
@@ -117,24 +151,49 @@ async fn contact_update(
     Path(handle): Path<String>,
     ApiJson(patch): ApiJson<ContactPatch>,
 ) -> Result<Json<ContactView>, ApiError> {
-    Ok(Json(ContactView::from(&s.registry.contact_update(&r.id, &handle, patch).await?)))
+    Ok(Json(ContactView::from(
+        &s.registry.contact_update(&r.id, &handle, patch).await?,
+    )))
 }
 
-async fn domain_list(State(s): State<AppState>, Authed(r): Authed, RawQuery(q): RawQuery) -> Result<Json<serde_json::Value>, ApiError> {
+async fn domain_list(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    RawQuery(q): RawQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let (limit, after) = paging(q.as_deref())?;
     let list = s.registry.domain_list(&r.id, after.as_deref(), limit)?;
-    let next = if list.len() == limit { list.last().map(|d| d.name.clone()) } else { None };
-    let domains: Vec<DomainView> = list.iter().map(|d| DomainView::new(d, s.registry.policy(), true)).collect();
+    let next = if list.len() == limit {
+        list.last().map(|d| d.name.clone())
+    } else {
+        None
+    };
+    let domains: Vec<DomainView> = list
+        .iter()
+        .map(|d| DomainView::new(d, s.registry.policy(), true))
+        .collect();
     Ok(Json(json!({ "domains": domains, "next": next })))
 }
 
-async fn domain_create(State(s): State<AppState>, Authed(r): Authed, ApiJson(req): ApiJson<DomainCreate>) -> Result<Response, ApiError> {
+async fn domain_create(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    ApiJson(req): ApiJson<DomainCreate>,
+) -> Result<Response, ApiError> {
     let d = s.registry.domain_create(&r.id, req).await?;
-    let status = if d.has(Status::PendingCreate) { StatusCode::ACCEPTED } else { StatusCode::CREATED };
+    let status = if d.has(Status::PendingCreate) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CREATED
+    };
     Ok((status, Json(DomainView::new(&d, s.registry.policy(), true))).into_response())
 }
 
-async fn domain_get(State(s): State<AppState>, Authed(r): Authed, Path(name): Path<String>) -> Result<Json<DomainView>, ApiError> {
+async fn domain_get(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    Path(name): Path<String>,
+) -> Result<Json<DomainView>, ApiError> {
     let d = s.registry.domain_get(&r.id, &name)?;
     Ok(Json(DomainView::new(&d, s.registry.policy(), true)))
 }
@@ -149,8 +208,15 @@ async fn domain_update(
     Ok(Json(DomainView::new(&d, s.registry.policy(), true)))
 }
 
-async fn domain_history(State(s): State<AppState>, Authed(r): Authed, Path(name): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn domain_history(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let entries = s.registry.domain_history(&r.id, &name)?;
-    let history: Vec<HistoryView> = entries.iter().map(|e| HistoryView::new(e, s.registry.policy())).collect();
+    let history: Vec<HistoryView> = entries
+        .iter()
+        .map(|e| HistoryView::new(e, s.registry.policy()))
+        .collect();
     Ok(Json(json!({ "history": history })))
 }
