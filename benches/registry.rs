@@ -22,22 +22,13 @@ fn new_registry(dir: &std::path::Path) -> Registry {
     let settings = nicbox::config::parse(CONFIG, dir).unwrap();
     std::fs::create_dir_all(&settings.data_dir).unwrap();
     let store = Store::create(&settings.db_path()).unwrap();
-    Registry::with_clock(
-        store,
-        settings,
-        nicbox::clock::Clock::manual(Timestamp(1_795_341_600)),
-    )
+    Registry::with_clock(store, settings, nicbox::clock::Clock::manual(Timestamp(1_795_341_600)))
 }
 
 async fn setup(registry: &Registry) -> String {
     registry
         .registrar_add(
-            NewRegistrar {
-                id: "bench".into(),
-                name: "Bench".into(),
-                email: String::new(),
-                balance_cents: 900_000_000,
-            },
+            NewRegistrar { id: "bench".into(), name: "Bench".into(), email: String::new(), balance_cents: 900_000_000 },
             Actor::System("bench".into()),
         )
         .await
@@ -73,14 +64,8 @@ fn create(name: String, handle: &str) -> DomainCreate {
         tech: Some(handle.into()),
         billing: None,
         nameservers: vec![
-            NameserverInput {
-                name: "ns1.example.net".into(),
-                addresses: vec![],
-            },
-            NameserverInput {
-                name: "ns2.example.net".into(),
-                addresses: vec![],
-            },
+            NameserverInput { name: "ns1.example.net".into(), addresses: vec![] },
+            NameserverInput { name: "ns2.example.net".into(), addresses: vec![] },
         ],
         ds: vec![],
         auto_renew: true,
@@ -101,9 +86,7 @@ async fn creates(submitters: usize, per: usize) -> (f64, Duration) {
         let (r, h) = (registry.clone(), handle.clone());
         tasks.spawn(async move {
             for i in 0..per {
-                r.domain_create("bench", create(format!("s{s}-d{i}.pt"), &h))
-                    .await
-                    .unwrap();
+                r.domain_create("bench", create(format!("s{s}-d{i}.pt"), &h)).await.unwrap();
             }
         });
     }
@@ -115,20 +98,15 @@ async fn creates(submitters: usize, per: usize) -> (f64, Duration) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let wanted = |name: &str| filter.as_deref().is_none_or(|f| name.contains(f));
     let q = quick();
 
     if wanted("create") {
-        for (submitters, per) in [
-            (1, if q { 50 } else { 300 }),
-            (8, if q { 25 } else { 150 }),
-            (64, if q { 10 } else { 80 }),
-        ] {
+        for (submitters, per) in
+            [(1, if q { 50 } else { 300 }), (8, if q { 25 } else { 150 }), (64, if q { 10 } else { 80 })]
+        {
             let (rate, took) = rt.block_on(creates(submitters, per));
             println!(
                 "create/durable submitters={submitters:<3} creates={:<6} {rate:>9.0} creates/s  ({:.2}s)",
@@ -151,9 +129,7 @@ fn main() {
                 let (r, h) = (registry.clone(), handle.clone());
                 tasks.spawn(async move {
                     for i in (s..n).step_by(64) {
-                        r.domain_create("bench", create(format!("d{i}.pt"), &h))
-                            .await
-                            .unwrap();
+                        r.domain_create("bench", create(format!("d{i}.pt"), &h)).await.unwrap();
                     }
                 });
             }
@@ -226,9 +202,7 @@ fn main() {
             text.push('\n');
         }
         let started = Instant::now();
-        let report = rt
-            .block_on(registry.import(std::io::Cursor::new(text.into_bytes())))
-            .unwrap();
+        let report = rt.block_on(registry.import(std::io::Cursor::new(text.into_bytes()))).unwrap();
         let took = started.elapsed();
         assert_eq!(report.domains as usize, n, "{:?}", report.refused.first());
         println!(

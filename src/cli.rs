@@ -142,23 +142,14 @@ fn load(path: &Path) -> Result<Settings, Failure> {
 
 pub fn init_tracing(level: &str, json: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("NICBOX_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("nicbox={level},warn")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.with_ansi(false).try_init()
-    } else {
-        builder.try_init()
-    };
+    let filter =
+        EnvFilter::try_from_env("NICBOX_LOG").unwrap_or_else(|_| EnvFilter::new(format!("nicbox={level},warn")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
+    let _ = if json { builder.with_ansi(false).try_init() } else { builder.try_init() };
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 pub fn main() -> ExitCode {
@@ -195,9 +186,7 @@ fn open_registry(settings: Settings) -> Result<Registry, Failure> {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Demo { data, http, whois } => {
-            crate::demo::run(&data, http.as_deref(), whois.as_deref())
-        }
+        Command::Demo { data, http, whois } => crate::demo::run(&data, http.as_deref(), whois.as_deref()),
         Command::Serve { config } => {
             let settings = load(&config)?;
             init_tracing(&settings.log_level, settings.log_json);
@@ -212,25 +201,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Check { config } => check(&config),
         Command::Registrar { command } => registrar(command),
-        Command::User {
-            command: UserCommand::Add { config, name, role },
-        } => {
+        Command::User { command: UserCommand::Add { config, name, role } } => {
             let settings = load(&config)?;
-            let role = if role == "admin" {
-                Role::Admin
-            } else {
-                Role::Support
-            };
+            let role = if role == "admin" { Role::Admin } else { Role::Support };
             let rt = runtime()?;
             let reg = open_registry(settings)?;
-            let (u, password) =
-                rt.block_on(reg.user_add(&name, role, Actor::System("cli".into())))?;
+            let (u, password) = rt.block_on(reg.user_add(&name, role, Actor::System("cli".into())))?;
             reg.close();
-            println!(
-                "user {} ({}) created; password (shown once): {password}",
-                u.name,
-                u.role.as_str()
-            );
+            println!("user {} ({}) created; password (shown once): {password}", u.name, u.role.as_str());
             Ok(())
         }
         Command::Backup { config, out } => {
@@ -249,8 +227,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Restore { config, from } => restore(&config, &from),
         Command::Import { config, file } => {
             let settings = load(&config)?;
-            let f = std::fs::File::open(&file)
-                .map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
+            let f = std::fs::File::open(&file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
             let rt = runtime()?;
             let reg = open_registry(settings)?;
             let started = std::time::Instant::now();
@@ -269,10 +246,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if report.refused.is_empty() {
                 Ok(())
             } else {
-                Err(Failure::Failed(format!(
-                    "{} lines refused",
-                    report.refused.len()
-                )))
+                Err(Failure::Failed(format!("{} lines refused", report.refused.len())))
             }
         }
     }
@@ -282,65 +256,36 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
     let rt = runtime()?;
     let reg = open_registry(settings.clone())?;
     rt.block_on(async {
-        let bound = crate::server::bind(&settings)
-            .await
-            .map_err(|e| Failure::Failed(format!("cannot listen: {e}")))?;
-        crate::server::serve(reg, bound)
-            .await
-            .map_err(|e| Failure::Failed(e.to_string()))
+        let bound = crate::server::bind(&settings).await.map_err(|e| Failure::Failed(format!("cannot listen: {e}")))?;
+        crate::server::serve(reg, bound).await.map_err(|e| Failure::Failed(e.to_string()))
     })
 }
 
 fn registrar(command: RegistrarCommand) -> Result<(), Failure> {
     match command {
-        RegistrarCommand::Add {
-            config,
-            id,
-            name,
-            email,
-            balance_cents,
-        } => {
+        RegistrarCommand::Add { config, id, name, email, balance_cents } => {
             let settings = load(&config)?;
             let rt = runtime()?;
             let reg = open_registry(settings)?;
-            let new = NewRegistrar {
-                id,
-                name,
-                email,
-                balance_cents,
-            };
+            let new = NewRegistrar { id, name, email, balance_cents };
             let (r, key) = rt.block_on(reg.registrar_add(new, Actor::System("cli".into())))?;
             reg.close();
-            println!(
-                "registrar {} ({}) created, balance {} cents",
-                r.id, r.name, r.balance_cents
-            );
+            println!("registrar {} ({}) created, balance {} cents", r.id, r.name, r.balance_cents);
             println!("API key (shown once, keep it safe): {}", key.0);
             Ok(())
         }
-        RegistrarCommand::Credit {
-            config,
-            id,
-            amount_cents,
-            reason,
-        } => {
+        RegistrarCommand::Credit { config, id, amount_cents, reason } => {
             let settings = load(&config)?;
             let rt = runtime()?;
             let reg = open_registry(settings)?;
-            let r = rt.block_on(reg.registrar_credit(
-                &id,
-                amount_cents,
-                &reason,
-                Actor::System("cli".into()),
-            ))?;
+            let r = rt.block_on(reg.registrar_credit(&id, amount_cents, &reason, Actor::System("cli".into())))?;
             reg.close();
             println!("registrar {}: balance {} cents", r.id, r.balance_cents);
             Ok(())
         }
         RegistrarCommand::List { config } => {
             let settings = load(&config)?;
-            let store = ReadOnlyStore::open(&settings.db_path())
-                .map_err(|e| Failure::Failed(e.to_string()))?;
+            let store = ReadOnlyStore::open(&settings.db_path()).map_err(|e| Failure::Failed(e.to_string()))?;
             for r in store.read()?.registrars()? {
                 println!("{}\t{}\t{} cents", r.id, r.name, r.balance_cents);
             }
@@ -352,31 +297,21 @@ fn registrar(command: RegistrarCommand) -> Result<(), Failure> {
 /// A consistent copy from one read snapshot; works beside a running server.
 fn backup(settings: &Settings, out: &Path) -> Result<crate::store::BackupReport, Failure> {
     if out.exists() {
-        return Err(Failure::Usage(format!(
-            "{} exists; backups never overwrite",
-            out.display()
-        )));
+        return Err(Failure::Usage(format!("{} exists; backups never overwrite", out.display())));
     }
     match ReadOnlyStore::open(&settings.db_path()) {
         Ok(s) => Ok(s.backup_to(out)?),
         // The running server owns the file: ask it.
         Err(StoreError::Busy) => {
             let out = std::path::absolute(out)?;
-            let resp = crate::control::request(
-                &settings.data_dir,
-                &crate::control::Request::Backup { out },
-            )
-            .map_err(|e| {
-                Failure::Failed(format!(
-                    "the database is busy and the server's control socket does not answer: {e}"
-                ))
-            })?;
+            let resp =
+                crate::control::request(&settings.data_dir, &crate::control::Request::Backup { out }).map_err(|e| {
+                    Failure::Failed(format!(
+                        "the database is busy and the server's control socket does not answer: {e}"
+                    ))
+                })?;
             if resp.ok {
-                Ok(crate::store::BackupReport {
-                    entries: 0,
-                    domains: 0,
-                })
-                .inspect(|_| {
+                Ok(crate::store::BackupReport { entries: 0, domains: 0 }).inspect(|_| {
                     for l in &resp.lines {
                         println!("{l}");
                     }
@@ -402,9 +337,7 @@ fn restore(config: &Path, from: &Path) -> Result<(), Failure> {
         match Store::open(&db) {
             Ok(s) => drop(s),
             Err(StoreError::Busy) => {
-                return Err(Failure::Failed(
-                    "the server is running: stop it before restoring".into(),
-                ));
+                return Err(Failure::Failed("the server is running: stop it before restoring".into()));
             }
             Err(_) => {} // a damaged database is exactly what a restore replaces
         }
@@ -419,11 +352,7 @@ fn restore(config: &Path, from: &Path) -> Result<(), Failure> {
         println!("previous database kept as {}", keep.display());
     }
     std::fs::rename(&tmp, &db)?;
-    println!(
-        "restored {} ({n} domains) into {}",
-        from.display(),
-        db.display()
-    );
+    println!("restored {} ({n} domains) into {}", from.display(), db.display());
     Ok(())
 }
 
@@ -432,12 +361,7 @@ fn check(config: &Path) -> Result<(), Failure> {
     println!(
         "configuration: ok ({} TLDs: {})",
         settings.tlds.len(),
-        settings
-            .tlds
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        settings.tlds.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
     );
     let policy = settings.policy.clone();
     // The store must outlive the read transaction.
@@ -448,20 +372,13 @@ fn check(config: &Path) -> Result<(), Failure> {
             _ro = Some(s);
         }
         Err(StoreError::Busy) => {
-            let resp = crate::control::request(&settings.data_dir, &crate::control::Request::Check)
-                .map_err(|e| {
-                    Failure::Failed(format!(
-                        "the database is busy and the server's control socket does not answer: {e}"
-                    ))
-                })?;
+            let resp = crate::control::request(&settings.data_dir, &crate::control::Request::Check).map_err(|e| {
+                Failure::Failed(format!("the database is busy and the server's control socket does not answer: {e}"))
+            })?;
             for l in &resp.lines {
                 println!("{l}");
             }
-            return if resp.ok {
-                Ok(())
-            } else {
-                Err(Failure::Failed("problems in the database".into()))
-            };
+            return if resp.ok { Ok(()) } else { Err(Failure::Failed("problems in the database".into())) };
         }
         Err(StoreError::Db(_)) => {
             let s = Store::open(&settings.db_path())?;
@@ -482,9 +399,6 @@ fn check(config: &Path) -> Result<(), Failure> {
         for p in &problems {
             println!("database: {p}");
         }
-        Err(Failure::Failed(format!(
-            "{} problems in the database",
-            problems.len()
-        )))
+        Err(Failure::Failed(format!("{} problems in the database", problems.len())))
     }
 }

@@ -34,26 +34,17 @@ fn system_now_secs() -> i64 {
 
 impl Clock {
     pub fn system() -> Clock {
-        Clock {
-            kind: ClockKind::System,
-            value: Arc::new(AtomicI64::new(0)),
-        }
+        Clock { kind: ClockKind::System, value: Arc::new(AtomicI64::new(0)) }
     }
 
     /// A lab clock: system time plus `offset_secs` (kept in the database by the registry).
     pub fn lab(offset_secs: i64) -> Clock {
-        Clock {
-            kind: ClockKind::Lab,
-            value: Arc::new(AtomicI64::new(offset_secs)),
-        }
+        Clock { kind: ClockKind::Lab, value: Arc::new(AtomicI64::new(offset_secs)) }
     }
 
     /// A clock standing still at `at` until moved (tests).
     pub fn manual(at: Timestamp) -> Clock {
-        Clock {
-            kind: ClockKind::Manual,
-            value: Arc::new(AtomicI64::new(at.0)),
-        }
+        Clock { kind: ClockKind::Manual, value: Arc::new(AtomicI64::new(at.0)) }
     }
 
     pub fn kind(&self) -> ClockKind {
@@ -63,9 +54,7 @@ impl Clock {
     pub fn now(&self) -> Timestamp {
         match self.kind {
             ClockKind::System => Timestamp(system_now_secs()),
-            ClockKind::Lab => {
-                Timestamp(system_now_secs().saturating_add(self.value.load(Ordering::SeqCst)))
-            }
+            ClockKind::Lab => Timestamp(system_now_secs().saturating_add(self.value.load(Ordering::SeqCst))),
             ClockKind::Manual => Timestamp(self.value.load(Ordering::SeqCst)),
         }
     }

@@ -142,18 +142,12 @@ impl Settings {
     }
 }
 
-pub const DEFAULT_PRICES: Prices = Prices {
-    create: 1_500,
-    create_premium: 15_000,
-    renew: 1_500,
-    transfer: 500,
-    restore: 3_000,
-};
+pub const DEFAULT_PRICES: Prices =
+    Prices { create: 1_500, create_premium: 15_000, renew: 1_500, transfer: 500, restore: 3_000 };
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Settings, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     parse(&text, &base).map_err(|e| bad(format!("{}: {}", path.display(), e.0)))
 }
@@ -169,22 +163,14 @@ fn toml_error(e: toml::de::Error) -> ConfigError {
 
 fn addr(key: &str, v: Option<String>, default: &str) -> Result<SocketAddr, ConfigError> {
     let text = v.unwrap_or_else(|| default.to_string());
-    text.parse().map_err(|_| {
-        bad(format!(
-            "{key}: `{text}` is not an address:port (for example 127.0.0.1:8080)"
-        ))
-    })
+    text.parse().map_err(|_| bad(format!("{key}: `{text}` is not an address:port (for example 127.0.0.1:8080)")))
 }
 
 /// Parses configuration text; `base` resolves relative paths.
 pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(toml_error)?;
     let resolve = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
+        if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
     };
 
     let clock = match raw.clock.as_deref() {
@@ -194,9 +180,7 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
     };
     let currency = raw.registry.currency.unwrap_or_else(|| "EUR".into());
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(bad(format!(
-            "registry.currency: `{currency}` is not an ISO 4217 code such as EUR"
-        )));
+        return Err(bad(format!("registry.currency: `{currency}` is not an ISO 4217 code such as EUR")));
     }
     let http_listen = addr("http.listen", raw.http.listen, "127.0.0.1:8080")?;
     let tls = match (raw.http.tls_cert, raw.http.tls_key) {
@@ -211,15 +195,11 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
         allow: raw.whois.allow.unwrap_or_default(),
     };
     if whois.rate_per_minute == 0 || whois.burst == 0 {
-        return Err(bad(
-            "whois.rate_per_minute and whois.burst: must be at least 1",
-        ));
+        return Err(bad("whois.rate_per_minute and whois.burst: must be at least 1"));
     }
     for net in &whois.allow {
         if !valid_network(net) {
-            return Err(bad(format!(
-                "whois.allow: `{net}` is not a network such as 127.0.0.0/8 or ::1/128"
-            )));
+            return Err(bad(format!("whois.allow: `{net}` is not a network such as 127.0.0.0/8 or ::1/128")));
         }
     }
 
@@ -231,14 +211,8 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
     for (i, t) in raw.tld.into_iter().enumerate() {
         let key = format!("tld[{i}]");
         let name = t.name.trim().trim_end_matches('.').to_ascii_lowercase();
-        if name.is_empty()
-            || name.contains('.')
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        {
-            return Err(bad(format!(
-                "{key}.name: `{}` is not a top-level label (A-label)",
-                t.name
-            )));
+        if name.is_empty() || name.contains('.') || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(bad(format!("{key}.name: `{}` is not a top-level label (A-label)", t.name)));
         }
         if tlds.iter().any(|x: &TldSettings| x.name == name) {
             return Err(bad(format!("{key}.name: `{name}` appears twice")));
@@ -253,16 +227,13 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
         if let Some(o) = t.policy {
             profile = profile.with_overrides(o);
         }
-        profile
-            .validate(&name)
-            .map_err(|e| bad(format!("{key}.policy: {e}")))?;
+        profile.validate(&name).map_err(|e| bad(format!("{key}.policy: {e}")))?;
         let load_list = |field: &str, p: Option<PathBuf>| -> Result<NameList, ConfigError> {
             match p {
                 None => NameList::parse("").map_err(|e| bad(format!("{key}.{field}: {e}"))),
                 Some(p) => {
                     let p = resolve(&p);
-                    NameList::load(&p)
-                        .map_err(|e| bad(format!("{key}.{field}: {}: {e}", p.display())))
+                    NameList::load(&p).map_err(|e| bad(format!("{key}.{field}: {}: {e}", p.display())))
                 }
             }
         };
@@ -273,9 +244,7 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
             Some(p) => {
                 let v = [p.create, p.create_premium, p.renew, p.transfer, p.restore];
                 if v.iter().any(|x| *x < 0 || *x > 100_000_000) {
-                    return Err(bad(format!(
-                        "{key}.prices: every price is cents between 0 and 100000000"
-                    )));
+                    return Err(bad(format!("{key}.prices: every price is cents between 0 and 100000000")));
                 }
                 Prices {
                     create: p.create,
@@ -286,52 +255,31 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
                 }
             }
         };
-        tlds.push(TldSettings {
-            name: name.clone(),
-            prices,
-        });
-        policies.push(TldPolicy {
-            tld: name,
-            profile,
-            reserved,
-            blocked,
-        });
+        tlds.push(TldSettings { name: name.clone(), prices });
+        policies.push(TldPolicy { tld: name, profile, reserved, blocked });
     }
     let log_level = raw.log.level.unwrap_or_else(|| "info".into());
     if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
-        return Err(bad(format!(
-            "log.level: `{log_level}` is not one of error, warn, info, debug, trace"
-        )));
+        return Err(bad(format!("log.level: `{log_level}` is not one of error, warn, info, debug, trace")));
     }
     let log_json = match raw.log.format.as_deref() {
         None | Some("text") => false,
         Some("json") => true,
         Some(other) => {
-            return Err(bad(format!(
-                "log.format: `{other}` is not one of text, json"
-            )));
+            return Err(bad(format!("log.format: `{other}` is not one of text, json")));
         }
     };
-    let public_url = raw.registry.public_url.unwrap_or_else(|| {
-        format!(
-            "{}://{}",
-            if tls.is_some() { "https" } else { "http" },
-            http_listen
-        )
-    });
+    let public_url = raw
+        .registry
+        .public_url
+        .unwrap_or_else(|| format!("{}://{}", if tls.is_some() { "https" } else { "http" }, http_listen));
     Ok(Settings {
         data_dir: resolve(&raw.data_dir),
         clock,
-        registry_name: raw
-            .registry
-            .name
-            .unwrap_or_else(|| "nicbox registry".into()),
+        registry_name: raw.registry.name.unwrap_or_else(|| "nicbox registry".into()),
         currency,
         public_url: public_url.trim_end_matches('/').to_string(),
-        http: HttpSettings {
-            listen: http_listen,
-            tls,
-        },
+        http: HttpSettings { listen: http_listen, tls },
         whois,
         tlds,
         policy: std::sync::Arc::new(Policy::new(policies).map_err(bad)?),
@@ -381,39 +329,15 @@ mod tests {
     #[test]
     fn bad_files_name_the_key_in_one_line() {
         let cases = [
-            (
-                "data_dir = \"d\"\nbogus = 1\n[[tld]]\nname=\"pt\"\n",
-                "bogus",
-            ),
-            (
-                "data_dir = \"d\"\n[http]\nlisten = \"nowhere\"\n[[tld]]\nname=\"pt\"\n",
-                "http.listen",
-            ),
+            ("data_dir = \"d\"\nbogus = 1\n[[tld]]\nname=\"pt\"\n", "bogus"),
+            ("data_dir = \"d\"\n[http]\nlisten = \"nowhere\"\n[[tld]]\nname=\"pt\"\n", "http.listen"),
             ("data_dir = \"d\"\n", "tld"),
-            (
-                "data_dir = \"d\"\nclock = \"sundial\"\n[[tld]]\nname=\"pt\"\n",
-                "clock",
-            ),
-            (
-                "data_dir = \"d\"\n[[tld]]\nname=\"pt\"\nprofile=\"xx\"\n",
-                "profile",
-            ),
-            (
-                "data_dir = \"d\"\n[[tld]]\nname=\"pt\"\n[tld.policy]\nrestore_dayz = 3\n",
-                "restore_dayz",
-            ),
-            (
-                "data_dir = \"d\"\n[whois]\nallow = [\"10.0.0.0/99\"]\n[[tld]]\nname=\"pt\"\n",
-                "whois.allow",
-            ),
-            (
-                "data_dir = \"d\"\n[http]\ntls_cert = \"c.pem\"\n[[tld]]\nname=\"pt\"\n",
-                "tls_key",
-            ),
-            (
-                "data_dir = \"d\"\n[[tld]]\nname=\"pt\"\nreserved = \"/nonexistent/list\"\n",
-                "reserved",
-            ),
+            ("data_dir = \"d\"\nclock = \"sundial\"\n[[tld]]\nname=\"pt\"\n", "clock"),
+            ("data_dir = \"d\"\n[[tld]]\nname=\"pt\"\nprofile=\"xx\"\n", "profile"),
+            ("data_dir = \"d\"\n[[tld]]\nname=\"pt\"\n[tld.policy]\nrestore_dayz = 3\n", "restore_dayz"),
+            ("data_dir = \"d\"\n[whois]\nallow = [\"10.0.0.0/99\"]\n[[tld]]\nname=\"pt\"\n", "whois.allow"),
+            ("data_dir = \"d\"\n[http]\ntls_cert = \"c.pem\"\n[[tld]]\nname=\"pt\"\n", "tls_key"),
+            ("data_dir = \"d\"\n[[tld]]\nname=\"pt\"\nreserved = \"/nonexistent/list\"\n", "reserved"),
         ];
         for (text, key) in cases {
             let e = parse(text, Path::new(".")).unwrap_err().0;

@@ -51,47 +51,24 @@ fn handle(registry: &Registry, req: Request) -> Response {
                         r.entries
                     )],
                 },
-                Err(e) => Response {
-                    ok: false,
-                    lines: vec![format!("backup failed: {e}")],
-                },
+                Err(e) => Response { ok: false, lines: vec![format!("backup failed: {e}")] },
             }
         }
         Request::Check => match registry.audit() {
             Ok(problems) if problems.is_empty() => {
-                let n = registry
-                    .store()
-                    .read()
-                    .and_then(|r| r.count_domains())
-                    .unwrap_or(0);
-                Response {
-                    ok: true,
-                    lines: vec![format!(
-                        "database: ok ({n} domains, checked by the running server)"
-                    )],
-                }
+                let n = registry.store().read().and_then(|r| r.count_domains()).unwrap_or(0);
+                Response { ok: true, lines: vec![format!("database: ok ({n} domains, checked by the running server)")] }
             }
-            Ok(problems) => Response {
-                ok: false,
-                lines: problems
-                    .into_iter()
-                    .map(|p| format!("database: {p}"))
-                    .collect(),
-            },
-            Err(e) => Response {
-                ok: false,
-                lines: vec![format!("database: {e}")],
-            },
+            Ok(problems) => {
+                Response { ok: false, lines: problems.into_iter().map(|p| format!("database: {p}")).collect() }
+            }
+            Err(e) => Response { ok: false, lines: vec![format!("database: {e}")] },
         },
     }
 }
 
 #[cfg(unix)]
-pub async fn serve(
-    registry: Registry,
-    data_dir: PathBuf,
-    stop: impl std::future::Future<Output = ()>,
-) {
+pub async fn serve(registry: Registry, data_dir: PathBuf, stop: impl std::future::Future<Output = ()>) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let path = socket_path(&data_dir);
     // A socket file left by a server that was killed: nobody answers on it any more.
@@ -123,19 +100,10 @@ pub async fn serve(
                 Ok(_) => match serde_json::from_str::<Request>(&line) {
                     Ok(req) => tokio::task::spawn_blocking(move || handle(&registry, req))
                         .await
-                        .unwrap_or(Response {
-                            ok: false,
-                            lines: vec!["internal error".into()],
-                        }),
-                    Err(e) => Response {
-                        ok: false,
-                        lines: vec![format!("bad request: {e}")],
-                    },
+                        .unwrap_or(Response { ok: false, lines: vec!["internal error".into()] }),
+                    Err(e) => Response { ok: false, lines: vec![format!("bad request: {e}")] },
                 },
-                Err(e) => Response {
-                    ok: false,
-                    lines: vec![format!("bad request: {e}")],
-                },
+                Err(e) => Response { ok: false, lines: vec![format!("bad request: {e}")] },
             };
             let mut text = serde_json::to_string(&resp).unwrap_or_default();
             text.push('\n');
@@ -146,11 +114,7 @@ pub async fn serve(
 }
 
 #[cfg(not(unix))]
-pub async fn serve(
-    _registry: Registry,
-    _data_dir: PathBuf,
-    stop: impl std::future::Future<Output = ()>,
-) {
+pub async fn serve(_registry: Registry, _data_dir: PathBuf, stop: impl std::future::Future<Output = ()>) {
     stop.await
 }
 

@@ -13,9 +13,7 @@ use tokio::task::JoinSet;
 use crate::cli::{Failure, init_tracing, serve};
 use crate::config;
 use crate::model::{Actor, ContactKind, Role};
-use crate::registry::{
-    ContactInput, DomainCreate, DsInput, NameserverInput, NewRegistrar, Registry,
-};
+use crate::registry::{ContactInput, DomainCreate, DsInput, NameserverInput, NewRegistrar, Registry};
 use crate::store::Store;
 
 /// Domains the demo seeds.
@@ -63,9 +61,9 @@ restore = 3000
 pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>) -> Result<(), Failure> {
     let check_addr = |flag: &str, v: Option<&str>| -> Result<(), Failure> {
         match v {
-            Some(a) if a.parse::<SocketAddr>().is_err() => Err(Failure::Usage(format!(
-                "--{flag}: `{a}` is not an address:port"
-            ))),
+            Some(a) if a.parse::<SocketAddr>().is_err() => {
+                Err(Failure::Usage(format!("--{flag}: `{a}` is not an address:port")))
+            }
             _ => Ok(()),
         }
     };
@@ -74,11 +72,7 @@ pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>) -> Result<(), Fa
     let config_path = dir.join("nicbox.toml");
     init_tracing("info", false);
     if !config_path.exists() {
-        create(
-            dir,
-            http.unwrap_or("127.0.0.1:8080"),
-            whois.unwrap_or("127.0.0.1:4343"),
-        )?;
+        create(dir, http.unwrap_or("127.0.0.1:8080"), whois.unwrap_or("127.0.0.1:4343"))?;
     }
     let mut settings = config::load(&config_path).map_err(|e| Failure::Usage(e.to_string()))?;
     if let Some(a) = http.and_then(|a| a.parse().ok()) {
@@ -88,11 +82,7 @@ pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>) -> Result<(), Fa
         settings.whois.listen = a;
     }
     let creds = dir.join("demo-credentials.json");
-    println!(
-        "nicbox demo: data in {}, credentials in {}",
-        dir.display(),
-        creds.display()
-    );
+    println!("nicbox demo: data in {}, credentials in {}", dir.display(), creds.display());
     if let Ok(text) = std::fs::read_to_string(&creds) {
         println!("{text}");
     }
@@ -104,13 +94,10 @@ fn create(dir: &Path, http: &str, whois: &str) -> Result<(), Failure> {
     std::fs::write(dir.join("reserved.txt"), RESERVED)?;
     std::fs::write(dir.join("blocked.txt"), BLOCKED)?;
     let config_path = dir.join("nicbox.toml");
-    let settings = config::parse(&config_text(http, whois), dir)
-        .map_err(|e| Failure::Failed(e.to_string()))?;
+    let settings = config::parse(&config_text(http, whois), dir).map_err(|e| Failure::Failed(e.to_string()))?;
     Store::create(&settings.db_path())?;
     let registry = Registry::open(settings)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let started = std::time::Instant::now();
     let creds = rt.block_on(seed(&registry, http, whois))?;
     registry.close();
@@ -123,10 +110,7 @@ fn create(dir: &Path, http: &str, whois: &str) -> Result<(), Failure> {
     }
     // The configuration is written last: a demo interrupted while seeding starts over.
     std::fs::write(&config_path, config_text(http, whois))?;
-    tracing::info!(
-        "demo registry created in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    tracing::info!("demo registry created in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -336,10 +320,7 @@ fn nif(rng: &mut Rng, first: u32) -> String {
     let sum: u32 = digits.iter().zip((2..=9).rev()).map(|(d, w)| d * w).sum();
     let r = sum % 11;
     digits.push(if r < 2 { 0 } else { 11 - r });
-    digits
-        .iter()
-        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
-        .collect()
+    digits.iter().map(|d| char::from_digit(*d, 10).unwrap_or('0')).collect()
 }
 
 fn slug(s: &str) -> String {
@@ -348,10 +329,7 @@ fn slug(s: &str) -> String {
 
 fn contact_input(rng: &mut Rng, kind: ContactKind, name: String) -> ContactInput {
     let (city, postal) = CITY[rng.below(CITY.len())];
-    let email_local = slug(&name)
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect::<String>();
+    let email_local = slug(&name).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>();
     ContactInput {
         handle: None,
         kind,
@@ -360,25 +338,10 @@ fn contact_input(rng: &mut Rng, kind: ContactKind, name: String) -> ContactInput
         city: city.into(),
         postal_code: postal.into(),
         country_code: "PT".into(),
-        email: format!(
-            "{}@exemplo-mail.pt",
-            if email_local.is_empty() {
-                "geral".into()
-            } else {
-                email_local
-            }
-        ),
-        phone: Some(format!(
-            "+351.{}{:08}",
-            if kind == ContactKind::Person { 9 } else { 2 },
-            rng.next() % 100_000_000
-        )),
+        email: format!("{}@exemplo-mail.pt", if email_local.is_empty() { "geral".into() } else { email_local }),
+        phone: Some(format!("+351.{}{:08}", if kind == ContactKind::Person { 9 } else { 2 }, rng.next() % 100_000_000)),
         fiscal_id: Some({
-            let first = if kind == ContactKind::Person {
-                1 + (rng.next() % 2) as u32
-            } else {
-                5
-            };
+            let first = if kind == ContactKind::Person { 1 + (rng.next() % 2) as u32 } else { 5 };
             nif(rng, first)
         }),
         name,
@@ -388,10 +351,7 @@ fn contact_input(rng: &mut Rng, kind: ContactKind, name: String) -> ContactInput
 async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json::Value, Failure> {
     let system = Actor::System("demo".into());
     let mut registrars = Vec::new();
-    for (id, name) in [
-        ("ptisp", "PTisp Registos, Lda."),
-        ("amen-pt", "Amen Portugal, S.A."),
-    ] {
+    for (id, name) in [("ptisp", "PTisp Registos, Lda."), ("amen-pt", "Amen Portugal, S.A.")] {
         let (r, key) = registry
             .registrar_add(
                 NewRegistrar {
@@ -405,20 +365,13 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
             .await?;
         registrars.push((r.id, r.name, key.0));
     }
-    let (_, admin_password) = registry
-        .user_add("admin", Role::Admin, system.clone())
-        .await?;
+    let (_, admin_password) = registry.user_add("admin", Role::Admin, system.clone()).await?;
 
     let mut rng = Rng(0x6E69_6362_6F78_2026);
     // Each registrar's technical contact (an organization, used as admin and tech of many names).
     let mut tech = Vec::new();
     for (id, name, _) in &registrars {
-        let c = registry
-            .contact_create(
-                id,
-                contact_input(&mut rng, ContactKind::Organization, name.clone()),
-            )
-            .await?;
+        let c = registry.contact_create(id, contact_input(&mut rng, ContactKind::Organization, name.clone())).await?;
         tech.push(c.handle);
     }
 
@@ -439,11 +392,7 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
         let zone = if rng.chance(80) { "pt" } else { "com.pt" };
         let name = format!("{label}.{zone}");
         if !seen.insert(name.clone())
-            || registry
-                .policy()
-                .parse(&name)
-                .and_then(|n| registry.policy().check_new(&n))
-                .is_err()
+            || registry.policy().parse(&name).and_then(|n| registry.policy().check_new(&n)).is_err()
         {
             continue;
         }
@@ -453,21 +402,11 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
             let kind = ["Lda.", "S.A.", "Unipessoal, Lda."][rng.below(3)];
             let business = rng.pick(BUSINESS);
             let mut chars = business.chars();
-            let capital: String = chars
-                .next()
-                .map(|c| c.to_uppercase().chain(chars).collect())
-                .unwrap_or_default();
+            let capital: String = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
             format!("{capital} {}, {kind}", rng.pick(LAST))
         };
-        let registrant = contact_input(
-            &mut rng,
-            if person {
-                ContactKind::Person
-            } else {
-                ContactKind::Organization
-            },
-            holder,
-        );
+        let registrant =
+            contact_input(&mut rng, if person { ContactKind::Person } else { ContactKind::Organization }, holder);
         let ascii = match registry.policy().parse(&name) {
             Ok(n) => n.ascii,
             Err(_) => continue,
@@ -488,33 +427,16 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
                 },
             ],
             _ => {
-                let host = [
-                    "dns.pt",
-                    "ptisp.pt",
-                    "amen.pt",
-                    "cloudflare.com",
-                    "dnsmadeeasy.com",
-                ][rng.below(5)];
+                let host = ["dns.pt", "ptisp.pt", "amen.pt", "cloudflare.com", "dnsmadeeasy.com"][rng.below(5)];
                 vec![
-                    NameserverInput {
-                        name: format!("ns1.{host}"),
-                        addresses: vec![],
-                    },
-                    NameserverInput {
-                        name: format!("ns2.{host}"),
-                        addresses: vec![],
-                    },
+                    NameserverInput { name: format!("ns1.{host}"), addresses: vec![] },
+                    NameserverInput { name: format!("ns2.{host}"), addresses: vec![] },
                 ]
             }
         };
         let ds = if rng.chance(15) {
             let digest: String = (0..4).map(|_| format!("{:016X}", rng.next())).collect();
-            vec![DsInput {
-                key_tag: (rng.next() % 65_535) as u16,
-                algorithm: 13,
-                digest_type: 2,
-                digest,
-            }]
+            vec![DsInput { key_tag: (rng.next() % 65_535) as u16, algorithm: 13, digest_type: 2, digest }]
         } else {
             vec![]
         };
@@ -528,11 +450,7 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
                 name,
                 period_years: period,
                 registrant: c.handle.clone(),
-                admin: if c.kind == ContactKind::Organization {
-                    c.handle.clone()
-                } else {
-                    tech_handle.clone()
-                },
+                admin: if c.kind == ContactKind::Organization { c.handle.clone() } else { tech_handle.clone() },
                 tech: Some(tech_handle),
                 billing: None,
                 nameservers,

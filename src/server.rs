@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio_util_shim::CancellationToken;
 
 use crate::config::Settings;
+use crate::http::tls::ClientAddr;
 use crate::limits::SHUTDOWN_GRACE_SECS;
 use crate::registry::Registry;
 
@@ -24,10 +25,7 @@ mod tokio_util_shim {
     impl CancellationToken {
         pub fn new() -> CancellationToken {
             let (tx, rx) = watch::channel(false);
-            CancellationToken {
-                tx: std::sync::Arc::new(tx),
-                rx,
-            }
+            CancellationToken { tx: std::sync::Arc::new(tx), rx }
         }
         pub fn cancel(&self) {
             let _ = self.tx.send(true);
@@ -66,35 +64,53 @@ pub async fn shutdown_signal() {
 pub struct Bound {
     pub http: TcpListener,
     pub http_addr: SocketAddr,
+    /// Present when the HTTP listener speaks HTTPS only.
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
-/// Binds the listeners named by the settings (port 0 gives a free port, logged).
-pub async fn bind(settings: &Settings) -> std::io::Result<Bound> {
-    let http = TcpListener::bind(settings.http.listen).await?;
-    let http_addr = http.local_addr()?;
-    Ok(Bound { http, http_addr })
+/// Binds the listeners named by the settings (port 0 gives a free port, logged) and loads the
+/// TLS certificate when one is configured.
+pub async fn bind(settings: &Settings) -> Result<Bound, String> {
+    let tls = match &settings.http.tls {
+        Some((cert, key)) => Some(crate::http::tls::server_config(cert, key)?),
+        None => None,
+    };
+    let http = TcpListener::bind(settings.http.listen)
+        .await
+        .map_err(|e| format!("http.listen {}: {e}", settings.http.listen))?;
+    let http_addr = http.local_addr().map_err(|e| e.to_string())?;
+    Ok(Bound { http, http_addr, tls })
 }
 
 /// Serves until a shutdown signal, then closes the registry. Returns once the database is closed.
 pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
     let token = CancellationToken::new();
     let app = crate::http::app(registry.clone());
-    tracing::info!("listening protocol=http addr={}", bound.http_addr);
     let http_token = token.clone();
-    let http = tokio::spawn(async move {
-        axum::serve(
-            bound.http,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { http_token.cancelled().await })
-        .await
-    });
+    let http = match bound.tls {
+        None => {
+            tracing::info!("listening protocol=http addr={}", bound.http_addr);
+            tokio::spawn(async move {
+                axum::serve(bound.http, app.into_make_service_with_connect_info::<ClientAddr>())
+                    .with_graceful_shutdown(async move { http_token.cancelled().await })
+                    .await
+            })
+        }
+        Some(config) => {
+            let listener = crate::http::tls::TlsListener::new(bound.http, config)?;
+            tracing::info!("listening protocol=https addr={}", bound.http_addr);
+            tokio::spawn(async move {
+                axum::serve(listener, app.into_make_service_with_connect_info::<ClientAddr>())
+                    .with_graceful_shutdown(async move { http_token.cancelled().await })
+                    .await
+            })
+        }
+    };
     let control_token = token.clone();
-    let control = tokio::spawn(crate::control::serve(
-        registry.clone(),
-        registry.settings().data_dir.clone(),
-        async move { control_token.cancelled().await },
-    ));
+    let control =
+        tokio::spawn(crate::control::serve(registry.clone(), registry.settings().data_dir.clone(), async move {
+            control_token.cancelled().await
+        }));
     shutdown_signal().await;
     token.cancel();
     let _ = control.await;

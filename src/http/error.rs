@@ -42,8 +42,7 @@ pub fn title(code: Code) -> &'static str {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let status =
-            StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let detail = if e.is_internal() {
             tracing::error!(code = e.code.as_str(), detail = %e.detail, "request failed");
             "the registry could not complete the request; it has been logged".to_string()
@@ -59,16 +58,10 @@ impl IntoResponse for ApiError {
         });
         let mut resp = (status, body.to_string()).into_response();
         let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         match e.code {
             Code::Unauthorized => {
-                h.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"nicbox\""),
-                );
+                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"nicbox\""));
             }
             Code::RateLimited => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));

@@ -48,27 +48,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         // The body must be JSON whatever the Content-Type says: `curl -d` sends a form type by
         // default, and refusing it would only get in the way of a registrar trying the API.
-        let body = axum::body::to_bytes(req.into_body(), API_BODY_BYTES_MAX)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    Code::TooLarge,
-                    format!("the body is larger than {API_BODY_BYTES_MAX} bytes"),
-                )
-            })?;
+        let body = axum::body::to_bytes(req.into_body(), API_BODY_BYTES_MAX).await.map_err(|_| {
+            ApiError::new(Code::TooLarge, format!("the body is larger than {API_BODY_BYTES_MAX} bytes"))
+        })?;
         parse_json(&body).map(ApiJson)
     }
 }
 
 pub fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     if json_depth(body) > JSON_DEPTH_MAX {
-        return Err(ApiError::new(
-            Code::InvalidRequest,
-            format!("JSON nested deeper than {JSON_DEPTH_MAX} levels"),
-        ));
+        return Err(ApiError::new(Code::InvalidRequest, format!("JSON nested deeper than {JSON_DEPTH_MAX} levels")));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(Code::InvalidRequest, format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::new(Code::InvalidRequest, format!("invalid JSON body: {e}")))
 }
 
 /// Every value of a query parameter, in order (`?name=a&name=b`).
@@ -85,22 +76,14 @@ pub struct Authed(pub Registrar);
 impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let key = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::new(Code::Unauthorized, "send Authorization: Bearer <api key>")
-            })?;
+            .ok_or_else(|| ApiError::new(Code::Unauthorized, "send Authorization: Bearer <api key>"))?;
         Ok(Authed(state.registry.authenticate(key)?))
     }
 }
@@ -119,10 +102,7 @@ mod tests {
 
     #[test]
     fn repeated_query_values() {
-        assert_eq!(
-            query_values(Some("name=a.pt&x=1&name=a%C3%A7ores.pt"), "name"),
-            vec!["a.pt", "açores.pt"]
-        );
+        assert_eq!(query_values(Some("name=a.pt&x=1&name=a%C3%A7ores.pt"), "name"), vec!["a.pt", "açores.pt"]);
         assert!(query_values(None, "name").is_empty());
     }
 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -54,19 +55,13 @@ async fn healthz(axum::extract::State(s): axum::extract::State<AppState>) -> Res
 }
 
 /// Prometheus text format, from counters (never a scan).
-async fn metrics(
-    axum::extract::State(s): axum::extract::State<AppState>,
-) -> Result<Response, ApiError> {
+async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> Result<Response, ApiError> {
     let mut out = String::new();
-    out.push_str(
-        "# HELP nicbox_domains Domains stored, by zone and status.\n# TYPE nicbox_domains gauge\n",
-    );
+    out.push_str("# HELP nicbox_domains Domains stored, by zone and status.\n# TYPE nicbox_domains gauge\n");
     for (k, v) in s.registry.counters("domains.zone_status:")? {
         let rest = &k["domains.zone_status:".len()..];
         if let Some((zone, status)) = rest.rsplit_once(':') {
-            out.push_str(&format!(
-                "nicbox_domains{{zone=\"{zone}\",status=\"{status}\"}} {v}\n"
-            ));
+            out.push_str(&format!("nicbox_domains{{zone=\"{zone}\",status=\"{status}\"}} {v}\n"));
         }
     }
     out.push_str("# HELP nicbox_domains_registered Domains published in the directory.\n# TYPE nicbox_domains_registered gauge\n");

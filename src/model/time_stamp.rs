@@ -52,9 +52,7 @@ impl Timestamp {
     }
 
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
-        OffsetDateTime::parse(text, &Rfc3339)
-            .ok()
-            .map(|t| Timestamp(t.unix_timestamp()))
+        OffsetDateTime::parse(text, &Rfc3339).ok().map(|t| Timestamp(t.unix_timestamp()))
     }
 
     pub fn year(self) -> i32 {
@@ -66,17 +64,8 @@ impl Timestamp {
         let t = self.to_odt();
         let year = t.year().saturating_add(years);
         let day =
-            if t.month() == Month::February && t.day() == 29 && !time::util::is_leap_year(year) {
-                28
-            } else {
-                t.day()
-            };
-        match t
-            .date()
-            .replace_day(1)
-            .and_then(|d| d.replace_year(year))
-            .and_then(|d| d.replace_day(day))
-        {
+            if t.month() == Month::February && t.day() == 29 && !time::util::is_leap_year(year) { 28 } else { t.day() };
+        match t.date().replace_day(1).and_then(|d| d.replace_year(year)).and_then(|d| d.replace_day(day)) {
             Ok(date) => Timestamp(t.replace_date(date).unix_timestamp()),
             // Beyond the calendar's range (year 9999): saturate rather than fail.
             Err(_) => Timestamp(i64::MAX / 2),

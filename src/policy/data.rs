@@ -12,10 +12,7 @@ const ALPHA3_TXT: &str = include_str!("data/iso3166_alpha3.txt");
 
 /// Entries of an embedded data file: trimmed, non-empty, not a `#` comment.
 fn entries(text: &'static str) -> HashSet<&'static str> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect()
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
 }
 
 static TLDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| entries(TLDS_TXT));

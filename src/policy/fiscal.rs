@@ -17,10 +17,8 @@ pub enum FiscalIdError {
 }
 
 /// First digit(s) a Portuguese NIF may start with.
-const PT_PREFIXES: &[&str] = &[
-    "1", "2", "3", "45", "5", "6", "70", "71", "72", "74", "75", "77", "78", "79", "90", "91",
-    "98", "99",
-];
+const PT_PREFIXES: &[&str] =
+    &["1", "2", "3", "45", "5", "6", "70", "71", "72", "74", "75", "77", "78", "79", "90", "91", "98", "99"];
 
 /// Check `id` as a fiscal identification number of the country `country_code` (ISO 3166-1
 /// alpha-2, compared case-insensitively). `PT`: the NIF (9 digits, known prefix, check digit);
@@ -32,9 +30,7 @@ pub fn check_fiscal_id(country_code: &str, id: &str) -> Result<(), FiscalIdError
     let nine_digits = id.len() == 9 && id.bytes().all(|b| b.is_ascii_digit());
     if country_code.eq_ignore_ascii_case("pt") {
         if !nine_digits {
-            return Err(FiscalIdError::Format(
-                "a Portuguese NIF has exactly 9 digits".to_owned(),
-            ));
+            return Err(FiscalIdError::Format("a Portuguese NIF has exactly 9 digits".to_owned()));
         }
         if !PT_PREFIXES.iter().any(|p| id.starts_with(p)) {
             return Err(FiscalIdError::Format(format!(
@@ -43,12 +39,7 @@ pub fn check_fiscal_id(country_code: &str, id: &str) -> Result<(), FiscalIdError
             )));
         }
         let digits: Vec<u32> = id.bytes().map(|b| u32::from(b - b'0')).collect();
-        let sum: u32 = digits
-            .iter()
-            .take(8)
-            .zip((2..=9).rev())
-            .map(|(d, w)| d * w)
-            .sum();
+        let sum: u32 = digits.iter().take(8).zip((2..=9).rev()).map(|(d, w)| d * w).sum();
         let r = sum % 11;
         let check = if r < 2 { 0 } else { 11 - r };
         if digits.get(8) != Some(&check) {
@@ -57,20 +48,14 @@ pub fn check_fiscal_id(country_code: &str, id: &str) -> Result<(), FiscalIdError
         Ok(())
     } else if country_code.eq_ignore_ascii_case("cv") {
         if !nine_digits {
-            return Err(FiscalIdError::Format(
-                "a Cape Verdean NIF has exactly 9 digits".to_owned(),
-            ));
+            return Err(FiscalIdError::Format("a Cape Verdean NIF has exactly 9 digits".to_owned()));
         }
         if !matches!(id.as_bytes().first(), Some(b'1'..=b'5')) {
-            return Err(FiscalIdError::Format(
-                "a Cape Verdean NIF starts with a digit from 1 to 5".to_owned(),
-            ));
+            return Err(FiscalIdError::Format("a Cape Verdean NIF starts with a digit from 1 to 5".to_owned()));
         }
         Ok(())
     } else if id.len() > 20 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Err(FiscalIdError::Format(
-            "a fiscal identification number has 1 to 20 letters or digits (A-Z, 0-9)".to_owned(),
-        ))
+        Err(FiscalIdError::Format("a fiscal identification number has 1 to 20 letters or digits (A-Z, 0-9)".to_owned()))
     } else {
         Ok(())
     }

@@ -60,28 +60,14 @@ fn list_name_to_ascii(name: &str) -> Result<String, String> {
     }
     let uts46 = Uts46::new();
     let ascii = uts46
-        .to_ascii(
-            name.as_bytes(),
-            AsciiDenyList::STD3,
-            Hyphens::CheckFirstLast,
-            DnsLength::Verify,
-        )
-        .map_err(|_| {
-            format!("{name:?} is not a valid domain name or label (IDNA, letters, digits, hyphens)")
-        })?;
+        .to_ascii(name.as_bytes(), AsciiDenyList::STD3, Hyphens::CheckFirstLast, DnsLength::Verify)
+        .map_err(|_| format!("{name:?} is not a valid domain name or label (IDNA, letters, digits, hyphens)"))?;
     // The A-label must be the canonical encoding: back to Unicode and again to ASCII gives it.
     let (unicode, res) = uts46.to_unicode(ascii.as_bytes(), AsciiDenyList::STD3, Hyphens::Allow);
-    let again = uts46.to_ascii(
-        unicode.as_bytes(),
-        AsciiDenyList::STD3,
-        Hyphens::CheckFirstLast,
-        DnsLength::Verify,
-    );
+    let again = uts46.to_ascii(unicode.as_bytes(), AsciiDenyList::STD3, Hyphens::CheckFirstLast, DnsLength::Verify);
     match (res, again) {
         (Ok(()), Ok(again)) if again == ascii => Ok(ascii.into_owned()),
-        _ => Err(format!(
-            "{name:?} is not the canonical A-label form of a valid name"
-        )),
+        _ => Err(format!("{name:?} is not the canonical A-label form of a valid name")),
     }
 }
 
@@ -110,21 +96,14 @@ impl NameList {
             if list.entries.len() >= MAX_ENTRIES {
                 return Err(err(format!("more than {MAX_ENTRIES} entries")));
             }
-            let index = if name.contains('.') {
-                &mut list.by_full
-            } else {
-                &mut list.by_label
-            };
+            let index = if name.contains('.') { &mut list.by_full } else { &mut list.by_label };
             // A name listed twice keeps its first reason (lists merged from several sources
             // may repeat a name).
             if index.contains_key(&name) {
                 continue;
             }
             index.insert(name.clone(), list.entries.len());
-            list.entries.push(ListEntry {
-                name,
-                reason: reason.to_owned(),
-            });
+            list.entries.push(ListEntry { name, reason: reason.to_owned() });
         }
         Ok(list)
     }
@@ -132,16 +111,10 @@ impl NameList {
     /// Read and parse a list file (at most [`MAX_FILE_BYTES`]).
     pub fn load(path: &Path) -> Result<NameList, ListError> {
         let shown = path.display().to_string();
-        let io = |source| ListError::Io {
-            path: shown.clone(),
-            source,
-        };
+        let io = |source| ListError::Io { path: shown.clone(), source };
         let size = std::fs::metadata(path).map_err(io)?.len();
         if size > MAX_FILE_BYTES {
-            return Err(ListError::FileTooLarge {
-                path: shown,
-                max: MAX_FILE_BYTES,
-            });
+            return Err(ListError::FileTooLarge { path: shown, max: MAX_FILE_BYTES });
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
         NameList::parse(&text)

@@ -38,12 +38,7 @@ pub struct TldPolicy {
 impl TldPolicy {
     /// A TLD with the given profile and empty lists.
     pub fn new(tld: &str, profile: Profile) -> TldPolicy {
-        TldPolicy {
-            tld: tld.to_owned(),
-            profile,
-            reserved: NameList::default(),
-            blocked: NameList::default(),
-        }
+        TldPolicy { tld: tld.to_owned(), profile, reserved: NameList::default(), blocked: NameList::default() }
     }
 }
 
@@ -59,9 +54,7 @@ impl Policy {
     /// zone is listed twice. The error names the TLD and the field.
     pub fn new(tlds: Vec<TldPolicy>) -> Result<Policy, String> {
         for (i, t) in tlds.iter().enumerate() {
-            t.profile
-                .validate(&t.tld)
-                .map_err(|e| format!("tld {}: {e}", t.tld))?;
+            t.profile.validate(&t.tld).map_err(|e| format!("tld {}: {e}", t.tld))?;
             if tlds.iter().skip(i + 1).any(|o| o.tld == t.tld) {
                 return Err(format!("tld {}: listed twice", t.tld));
             }
@@ -77,11 +70,8 @@ impl Policy {
             .filter(|t| {
                 let tld = t.tld.as_str();
                 name.len() >= tld.len()
-                    && name
-                        .get(name.len() - tld.len()..)
-                        .is_some_and(|end| end.eq_ignore_ascii_case(tld))
-                    && (name.len() == tld.len()
-                        || name.as_bytes().get(name.len() - tld.len() - 1) == Some(&b'.'))
+                    && name.get(name.len() - tld.len()..).is_some_and(|end| end.eq_ignore_ascii_case(tld))
+                    && (name.len() == tld.len() || name.as_bytes().get(name.len() - tld.len() - 1) == Some(&b'.'))
             })
             .max_by_key(|t| t.tld.len())
     }
@@ -118,8 +108,7 @@ impl Policy {
         match found {
             Some((1, owner, zone)) => {
                 let raw = labels.first().copied().unwrap_or_default();
-                let (label_ascii, label_unicode) =
-                    name::check_label(raw, &owner.profile, &owner.tld)?;
+                let (label_ascii, label_unicode) = name::check_label(raw, &owner.profile, &owner.tld)?;
                 let ascii = format!("{label_ascii}.{zone}");
                 if ascii.len() > MAX_NAME_BYTES {
                     return Err(NameError::TooLong);
@@ -161,17 +150,14 @@ impl Policy {
             return Err(NameError::Reserved(reason.to_owned()));
         }
         let label = name.label_ascii.as_str();
-        if p.forbid_cc_codes && label.len() == 2 && (data::is_alpha2(label) || data::is_tld(label))
-        {
+        if p.forbid_cc_codes && label.len() == 2 && (data::is_alpha2(label) || data::is_tld(label)) {
             return Err(NameError::Reserved("two-letter country code".to_owned()));
         }
         if p.forbid_tld_names && (data::is_tld(label) || self.tld(label).is_some()) {
             return Err(NameError::Reserved("name of an existing TLD".to_owned()));
         }
         if p.forbid_alpha3 && label.len() == 3 && data::is_alpha3(label) {
-            return Err(NameError::Reserved(
-                "three-letter country code (ISO 3166-1 alpha-3)".to_owned(),
-            ));
+            return Err(NameError::Reserved("three-letter country code (ISO 3166-1 alpha-3)".to_owned()));
         }
         Ok(())
     }
@@ -179,17 +165,14 @@ impl Policy {
     /// Whether the name takes the premium first-year price: a two-letter label (counted in
     /// characters of the U-label) in a TLD whose profile says so.
     pub fn is_premium(&self, name: &Name) -> bool {
-        self.tld(&name.tld).is_some_and(|t| {
-            t.profile.premium_two_letter && name.label_unicode.chars().count() == 2
-        })
+        self.tld(&name.tld).is_some_and(|t| t.profile.premium_two_letter && name.label_unicode.chars().count() == 2)
     }
 
     /// Whether a new registration of the name needs the registry's approval: its zone has
     /// eligibility rules, or the TLD registers everything under review.
     pub fn needs_review(&self, name: &Name) -> bool {
         self.tld(&name.tld).is_some_and(|t| {
-            t.profile.zones_review.contains(&name.zone)
-                || t.profile.registration_mode == RegistrationMode::Review
+            t.profile.zones_review.contains(&name.zone) || t.profile.registration_mode == RegistrationMode::Review
         })
     }
 }

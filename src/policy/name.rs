@@ -59,9 +59,7 @@ pub enum NameError {
     Empty,
     /// `invalid_name`: the input is over 253 bytes (A-label form) or the label is longer than
     /// the TLD's maximum.
-    #[error(
-        "the domain name is too long: the label is longer than the TLD allows or the whole name is over 253 bytes"
-    )]
+    #[error("the domain name is too long: the label is longer than the TLD allows or the whole name is over 253 bytes")]
     TooLong,
     /// `invalid_name`: not under any TLD of this registry.
     #[error("the domain name is not under a top-level domain of this registry")]
@@ -75,9 +73,7 @@ pub enum NameError {
     #[error("invalid label: {0}")]
     InvalidLabel(String),
     /// `zone_closed`: the zone (named) takes no new names.
-    #[error(
-        "the zone {0} is closed: its existing names are kept and renewed, but it takes no new names"
-    )]
+    #[error("the zone {0} is closed: its existing names are kept and renewed, but it takes no new names")]
     ZoneClosed(String),
     /// `reserved_name`: reserved, with the reason.
     #[error("the name is reserved: {0}")]
@@ -121,9 +117,7 @@ pub(crate) fn split_input(input: &str) -> Result<Vec<&str>, NameError> {
     }
     let labels: Vec<&str> = s.split(DOTS).collect();
     if labels.iter().any(|l| l.is_empty()) {
-        return Err(NameError::InvalidLabel(
-            "empty label (a leading dot, or two dots in a row)".to_owned(),
-        ));
+        return Err(NameError::InvalidLabel("empty label (a leading dot, or two dots in a row)".to_owned()));
     }
     Ok(labels)
 }
@@ -135,12 +129,7 @@ pub(crate) fn fold_label(raw: &str) -> Option<String> {
         return Some(raw.to_ascii_lowercase());
     }
     Uts46::new()
-        .to_ascii(
-            raw.as_bytes(),
-            AsciiDenyList::EMPTY,
-            Hyphens::Allow,
-            DnsLength::Ignore,
-        )
+        .to_ascii(raw.as_bytes(), AsciiDenyList::EMPTY, Hyphens::Allow, DnsLength::Ignore)
         .ok()
         .map(|s| s.into_owned())
 }
@@ -194,40 +183,26 @@ fn check_ulabel(u: &str, profile: &Profile, tld: &str) -> Result<String, NameErr
             continue;
         }
         if script != Script::Common && script != s {
-            return Err(NameError::InvalidLabel(format!(
-                "the label mixes scripts ({script:?} and {s:?})"
-            )));
+            return Err(NameError::InvalidLabel(format!("the label mixes scripts ({script:?} and {s:?})")));
         }
         script = s;
     }
     if u.starts_with('-') {
-        return Err(NameError::InvalidLabel(
-            "a label must not start with a hyphen".to_owned(),
-        ));
+        return Err(NameError::InvalidLabel("a label must not start with a hyphen".to_owned()));
     }
     if u.ends_with('-') {
-        return Err(NameError::InvalidLabel(
-            "a label must not end with a hyphen".to_owned(),
-        ));
+        return Err(NameError::InvalidLabel("a label must not end with a hyphen".to_owned()));
     }
     if u.chars().nth(2) == Some('-') && u.chars().nth(3) == Some('-') {
         return Err(NameError::InvalidLabel(
-            "'--' in the third and fourth positions is only allowed in a valid A-label (xn--)"
-                .to_owned(),
+            "'--' in the third and fourth positions is only allowed in a valid A-label (xn--)".to_owned(),
         ));
     }
     let ascii = if is_idn {
         Uts46::new()
-            .to_ascii(
-                u.as_bytes(),
-                AsciiDenyList::STD3,
-                Hyphens::Check,
-                DnsLength::Ignore,
-            )
+            .to_ascii(u.as_bytes(), AsciiDenyList::STD3, Hyphens::Check, DnsLength::Ignore)
             .map_err(|_| {
-                NameError::InvalidLabel(format!(
-                    "{u:?} is not a valid internationalised label (IDNA, UTS #46)"
-                ))
+                NameError::InvalidLabel(format!("{u:?} is not a valid internationalised label (IDNA, UTS #46)"))
             })?
             .into_owned()
     } else {
@@ -256,13 +231,10 @@ fn check_alabel(a: &str, profile: &Profile, tld: &str) -> Result<String, NameErr
     }
     let encoded = a.get(4..).unwrap_or_default();
     if encoded.is_empty() {
-        return Err(NameError::InvalidLabel(
-            "'xn--' with nothing after it is not an A-label".to_owned(),
-        ));
+        return Err(NameError::InvalidLabel("'xn--' with nothing after it is not an A-label".to_owned()));
     }
-    let u = idna::punycode::decode_to_string(encoded).ok_or_else(|| {
-        NameError::InvalidLabel(format!("{a:?} is not valid Punycode (bad xn-- label)"))
-    })?;
+    let u = idna::punycode::decode_to_string(encoded)
+        .ok_or_else(|| NameError::InvalidLabel(format!("{a:?} is not valid Punycode (bad xn-- label)")))?;
     if u.is_ascii() {
         return Err(NameError::InvalidLabel(format!(
             "{a:?} decodes to the ASCII label {u:?}; an A-label must encode non-ASCII characters"
@@ -311,10 +283,7 @@ fn first_bad_char(label: &str, profile: &Profile) -> Option<char> {
 
 /// LDH check of an ASCII label (already lower case), with the offending character named.
 fn check_ldh(label: &str, tld: &str) -> Result<(), NameError> {
-    match label
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
+    match label.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
         Some(c) => Err(char_not_allowed(c, tld)),
         None => Ok(()),
     }
@@ -322,11 +291,7 @@ fn check_ldh(label: &str, tld: &str) -> Result<(), NameError> {
 
 /// Check the registrable label `raw` (as given: U-label or A-label, any case) against the
 /// profile of `.tld`. Returns `(A-label, U-label)`.
-pub(crate) fn check_label(
-    raw: &str,
-    profile: &Profile,
-    tld: &str,
-) -> Result<(String, String), NameError> {
+pub(crate) fn check_label(raw: &str, profile: &Profile, tld: &str) -> Result<(String, String), NameError> {
     if raw.is_ascii() {
         let lower = raw.to_ascii_lowercase();
         check_ldh(&lower, tld)?;
@@ -343,9 +308,7 @@ pub(crate) fn check_label(
     let folded: String = raw.nfkc().collect::<String>().to_lowercase();
     if folded.starts_with("xn--") {
         if !folded.is_ascii() {
-            return Err(NameError::InvalidLabel(
-                "an A-label (xn--...) must be ASCII".to_owned(),
-            ));
+            return Err(NameError::InvalidLabel("an A-label (xn--...) must be ASCII".to_owned()));
         }
         check_ldh(&folded, tld)?;
         let u = check_alabel(&folded, profile, tld)?;
@@ -357,9 +320,7 @@ pub(crate) fn check_label(
         if let Some(c) = first_bad_char(raw, profile) {
             return Err(char_not_allowed(c, tld));
         }
-        return Err(NameError::InvalidLabel(format!(
-            "{raw:?} is not a valid internationalised label (IDNA, UTS #46)"
-        )));
+        return Err(NameError::InvalidLabel(format!("{raw:?} is not a valid internationalised label (IDNA, UTS #46)")));
     }
     let ascii = check_ulabel(&mapped, profile, tld)?;
     Ok((ascii, mapped.into_owned()))

@@ -165,16 +165,9 @@ impl Profile {
             "cv" => {
                 let mut open = vec!["cv".to_owned()];
                 open.extend(
-                    ["com", "net", "gov", "org", "edu", "int", "publ", "nome"]
-                        .iter()
-                        .map(|z| format!("{z}.cv")),
+                    ["com", "net", "gov", "org", "edu", "int", "publ", "nome"].iter().map(|z| format!("{z}.cv")),
                 );
-                Some(Profile {
-                    zones_open: open,
-                    zones_review: strings(&["gov.cv"]),
-                    zones_closed: Vec::new(),
-                    ..pt
-                })
+                Some(Profile { zones_open: open, zones_review: strings(&["gov.cv"]), zones_closed: Vec::new(), ..pt })
             }
             // Best guess: .st takes 1 to 23 characters, no IDN, one zone.
             "st" => Some(Profile {
@@ -223,18 +216,14 @@ impl Profile {
             max_years_ahead: o.max_years_ahead.unwrap_or(self.max_years_ahead),
             restore_days: o.restore_days.unwrap_or(self.restore_days),
             registration_mode: o.registration_mode.unwrap_or(self.registration_mode),
-            registrant_change_mode: o
-                .registrant_change_mode
-                .unwrap_or(self.registrant_change_mode),
+            registrant_change_mode: o.registrant_change_mode.unwrap_or(self.registrant_change_mode),
             auth_code_valid_days: o.auth_code_valid_days.unwrap_or(self.auth_code_valid_days),
             registrant_change_review_hours: o
                 .registrant_change_review_hours
                 .unwrap_or(self.registrant_change_review_hours),
             nameserver_fix_days: o.nameserver_fix_days.unwrap_or(self.nameserver_fix_days),
             nameservers_max: o.nameservers_max.unwrap_or(self.nameservers_max),
-            nameservers_min_delegated: o
-                .nameservers_min_delegated
-                .unwrap_or(self.nameservers_min_delegated),
+            nameservers_min_delegated: o.nameservers_min_delegated.unwrap_or(self.nameservers_min_delegated),
             tech_required: o.tech_required.unwrap_or(self.tech_required),
             fiscal_id_required: o.fiscal_id_required.unwrap_or(self.fiscal_id_required),
         }
@@ -248,11 +237,7 @@ impl Profile {
     /// Every zone of the profile: open, review and closed (review zones are also open, so
     /// they may appear twice).
     pub fn all_zones(&self) -> impl Iterator<Item = &str> {
-        self.zones_open
-            .iter()
-            .chain(&self.zones_review)
-            .chain(&self.zones_closed)
-            .map(String::as_str)
+        self.zones_open.iter().chain(&self.zones_review).chain(&self.zones_closed).map(String::as_str)
     }
 
     /// Whether `c` is in the profile's repertoire: LDH or one of `idn_chars`.
@@ -287,9 +272,7 @@ impl Profile {
         }
         for zone in &self.zones_review {
             if !self.zones_open.contains(zone) {
-                return Err(format!(
-                    "zones_review: zone {zone:?} must also be in zones_open"
-                ));
+                return Err(format!("zones_review: zone {zone:?} must also be in zones_open"));
             }
             if self.zones_review.iter().filter(|z| *z == zone).count() > 1 {
                 return Err(format!("zones_review: zone {zone:?} is listed twice"));
@@ -302,28 +285,16 @@ impl Profile {
             return Err("label_min: must be at least 1".to_owned());
         }
         if self.label_max > 63 {
-            return Err(format!(
-                "label_max: {} is over the DNS limit of 63",
-                self.label_max
-            ));
+            return Err(format!("label_max: {} is over the DNS limit of 63", self.label_max));
         }
         if self.label_min > self.label_max {
-            return Err(format!(
-                "label_min: {} is greater than label_max {}",
-                self.label_min, self.label_max
-            ));
+            return Err(format!("label_min: {} is greater than label_max {}", self.label_min, self.label_max));
         }
         self.validate_idn_chars()?;
         if !(1..=10).contains(&self.max_years_ahead) {
-            return Err(format!(
-                "max_years_ahead: {} is not in 1..=10",
-                self.max_years_ahead
-            ));
+            return Err(format!("max_years_ahead: {} is not in 1..=10", self.max_years_ahead));
         }
-        for (field, periods) in [
-            ("create_periods", &self.create_periods),
-            ("renew_periods", &self.renew_periods),
-        ] {
+        for (field, periods) in [("create_periods", &self.create_periods), ("renew_periods", &self.renew_periods)] {
             if periods.is_empty() {
                 return Err(format!("{field}: must not be empty"));
             }
@@ -332,28 +303,17 @@ impl Profile {
                     return Err(format!("{field}: period {p} is not in 1..=10"));
                 }
                 if *p > self.max_years_ahead {
-                    return Err(format!(
-                        "{field}: period {p} is over max_years_ahead {}",
-                        self.max_years_ahead
-                    ));
+                    return Err(format!("{field}: period {p} is over max_years_ahead {}", self.max_years_ahead));
                 }
             }
         }
         check_range("renew_window_days", self.renew_window_days, 1, 3660)?;
         check_range("restore_days", self.restore_days, 0, 365)?;
         check_range("auth_code_valid_days", self.auth_code_valid_days, 1, 3660)?;
-        check_range(
-            "registrant_change_review_hours",
-            self.registrant_change_review_hours,
-            1,
-            24 * 366,
-        )?;
+        check_range("registrant_change_review_hours", self.registrant_change_review_hours, 1, 24 * 366)?;
         check_range("nameserver_fix_days", self.nameserver_fix_days, 0, 366)?;
         if !(1..=13).contains(&self.nameservers_max) {
-            return Err(format!(
-                "nameservers_max: {} is not in 1..=13",
-                self.nameservers_max
-            ));
+            return Err(format!("nameservers_max: {} is not in 1..=13", self.nameservers_max));
         }
         if !(1..=self.nameservers_max).contains(&self.nameservers_min_delegated) {
             return Err(format!(
@@ -380,16 +340,10 @@ impl Profile {
             let s = c.to_string();
             let nfc: String = s.nfc().collect();
             if nfc != s {
-                return Err(format!(
-                    "idn_chars: {c:?} (U+{:04X}) is not in NFC",
-                    u32::from(c)
-                ));
+                return Err(format!("idn_chars: {c:?} (U+{:04X}) is not in NFC", u32::from(c)));
             }
-            let (mapped, result) = uts46.to_unicode(
-                s.as_bytes(),
-                idna::uts46::AsciiDenyList::STD3,
-                idna::uts46::Hyphens::Allow,
-            );
+            let (mapped, result) =
+                uts46.to_unicode(s.as_bytes(), idna::uts46::AsciiDenyList::STD3, idna::uts46::Hyphens::Allow);
             if result.is_err() || mapped != s {
                 return Err(format!(
                     "idn_chars: {c:?} (U+{:04X}) is not a valid lower-case IDNA character (UTS #46 maps or refuses it)",
@@ -402,11 +356,7 @@ impl Profile {
 }
 
 fn check_range(field: &str, value: u32, min: u32, max: u32) -> Result<(), String> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(format!("{field}: {value} is not in {min}..={max}"))
-    }
+    if (min..=max).contains(&value) { Ok(()) } else { Err(format!("{field}: {value} is not in {min}..={max}")) }
 }
 
 /// An absolute DNS name as the profile writes it: lower-case LDH labels of 1 to 63 characters,
@@ -425,13 +375,8 @@ fn check_dns_name(name: &str) -> Result<(), String> {
         if label.len() > 63 {
             return Err(format!("label {label:?} is longer than 63 characters"));
         }
-        if let Some(c) = label
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-        {
-            return Err(format!(
-                "character {c:?} not allowed (lower-case a-z, 0-9 and '-' only)"
-            ));
+        if let Some(c) = label.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+            return Err(format!("character {c:?} not allowed (lower-case a-z, 0-9 and '-' only)"));
         }
         if label.starts_with('-') || label.ends_with('-') {
             return Err(format!("label {label:?} starts or ends with a hyphen"));

@@ -23,9 +23,7 @@ fn policy() -> Policy {
     let mut pt = TldPolicy::new("pt", Profile::builtin("pt").expect("builtin pt"));
     pt.reserved = NameList::parse(RESERVED).expect("reserved list");
     pt.blocked = NameList::parse(BLOCKED).expect("blocked list");
-    let others = ["cv", "st", "gw"]
-        .iter()
-        .map(|t| TldPolicy::new(t, Profile::builtin(t).expect("builtin")));
+    let others = ["cv", "st", "gw"].iter().map(|t| TldPolicy::new(t, Profile::builtin(t).expect("builtin")));
     Policy::new(std::iter::once(pt).chain(others).collect()).expect("valid policy")
 }
 
@@ -120,10 +118,7 @@ fn name_rules_table() {
         // Length: 2 to 63 (A-label).
         row("a.pt", Want::Parse(InvalidLabel, "minimum in .pt is 2")),
         row("ab.com.pt", Want::Ok("ab.com.pt")),
-        (
-            format!("{l63}.pt"),
-            Want::Ok(Box::leak(format!("{l63}.pt").into_boxed_str())),
-        ),
+        (format!("{l63}.pt"), Want::Ok(Box::leak(format!("{l63}.pt").into_boxed_str()))),
         (format!("{l64}.pt"), Want::Parse(TooLong, "too long")),
         ("a".repeat(2000), Want::Parse(TooLong, "too long")),
         // Hyphens.
@@ -138,10 +133,7 @@ fn name_rules_table() {
         row("xn--aores-yra.pt", Want::Ok("xn--aores-yra.pt")),
         row("XN--AORES-YRA.PT", Want::Ok("xn--aores-yra.pt")),
         row("xn--.pt", Want::Parse(InvalidLabel, "nothing after")),
-        row(
-            "xn--abc-.pt",
-            Want::Parse(InvalidLabel, "decodes to the ASCII"),
-        ),
+        row("xn--abc-.pt", Want::Parse(InvalidLabel, "decodes to the ASCII")),
         row("xn--a.pt", Want::Parse(InvalidLabel, "")),
         row("xn--99999999999999999.pt", Want::Parse(InvalidLabel, "")),
         // The brief's example xn--aores-xqa is a different, valid name: aáores.
@@ -150,17 +142,11 @@ fn name_rules_table() {
         row("xn--mller-kva.gw", Want::Ok("xn--mller-kva.gw")),
         // Non-canonical A-labels: decomposed ç, capital Ç, full-width spelling of one.
         (
-            format!(
-                "xn--{}.pt",
-                idna::punycode::encode_str("ac\u{327}ores").expect("encode")
-            ),
+            format!("xn--{}.pt", idna::punycode::encode_str("ac\u{327}ores").expect("encode")),
             Want::Parse(InvalidLabel, "canonical"),
         ),
         (
-            format!(
-                "xn--{}.pt",
-                idna::punycode::encode_str("aÇores").expect("encode")
-            ),
+            format!("xn--{}.pt", idna::punycode::encode_str("aÇores").expect("encode")),
             Want::Parse(InvalidLabel, "canonical"),
         ),
         row("ｘｎ--aores-yra.pt", Want::Ok("xn--aores-yra.pt")),
@@ -180,15 +166,9 @@ fn name_rules_table() {
         row("\u{301}abc.pt", Want::Parse(InvalidLabel, "U+0301")),
         // No IDN at all in .st; 1 to 23 characters there.
         row("açores.st", Want::Parse(InvalidLabel, "not allowed in .st")),
-        row(
-            "xn--aores-yra.st",
-            Want::Parse(InvalidLabel, "not allowed in .st"),
-        ),
+        row("xn--aores-yra.st", Want::Parse(InvalidLabel, "not allowed in .st")),
         row("a.st", Want::Ok("a.st")),
-        (
-            format!("{}.st", "a".repeat(23)),
-            Want::Ok(Box::leak(format!("{}.st", "a".repeat(23)).into_boxed_str())),
-        ),
+        (format!("{}.st", "a".repeat(23)), Want::Ok(Box::leak(format!("{}.st", "a".repeat(23)).into_boxed_str()))),
         (format!("{}.st", "a".repeat(24)), Want::Parse(TooLong, "")),
         // .gw: more characters, alpha-3 codes forbidden.
         row("müller.gw", Want::Ok("xn--mller-kva.gw")),
@@ -223,26 +203,11 @@ fn name_rules_table() {
         row("xq.pt", Want::Ok("xq.pt")),
         row("çã.pt", Want::Ok("xn--3cah.pt")),
         // Lists.
-        row(
-            "lisboa.pt",
-            Want::New(Reserved, "geographic name (municipality)"),
-        ),
-        row(
-            "LISBOA.com.pt",
-            Want::New(Reserved, "geographic name (municipality)"),
-        ),
-        row(
-            "évora.pt",
-            Want::New(Reserved, "geographic name (municipality)"),
-        ),
-        row(
-            "xn--vora-9oa.gov.pt",
-            Want::New(Reserved, "geographic name"),
-        ),
-        row(
-            "porto.com.pt",
-            Want::New(Reserved, "taken by the municipality"),
-        ),
+        row("lisboa.pt", Want::New(Reserved, "geographic name (municipality)")),
+        row("LISBOA.com.pt", Want::New(Reserved, "geographic name (municipality)")),
+        row("évora.pt", Want::New(Reserved, "geographic name (municipality)")),
+        row("xn--vora-9oa.gov.pt", Want::New(Reserved, "geographic name")),
+        row("porto.com.pt", Want::New(Reserved, "taken by the municipality")),
         row("porto.pt", Want::Ok("porto.pt")),
         row("badword.pt", Want::New(Blocked, "offensive word")),
         row("lisboa.cv", Want::Ok("lisboa.cv")),
@@ -255,10 +220,7 @@ fn name_rules_table() {
     }
     for c in "áàâãçéêíóôõú".chars() {
         let input = format!("{c}bc.pt");
-        let ascii = format!(
-            "xn--{}.pt",
-            idna::punycode::encode_str(&format!("{c}bc")).expect("encode")
-        );
+        let ascii = format!("xn--{}.pt", idna::punycode::encode_str(&format!("{c}bc")).expect("encode"));
         rows.push((input, Want::Ok(Box::leak(ascii.into_boxed_str()))));
     }
     run_rows(&rows);
@@ -307,10 +269,7 @@ fn review_premium_and_error_codes() {
     assert!(!review.is_premium(&xq));
 
     let closed = p.parse("example.org.pt").expect("parse closed");
-    assert_eq!(
-        p.check_new(&closed),
-        Err(NameError::ZoneClosed("org.pt".into()))
-    );
+    assert_eq!(p.check_new(&closed), Err(NameError::ZoneClosed("org.pt".into())));
     assert_eq!(NameError::ZoneClosed("org.pt".into()).code(), "zone_closed");
     assert_eq!(NameError::Reserved("x".into()).code(), "reserved_name");
     assert_eq!(NameError::Blocked("x".into()).code(), "reserved_name");
@@ -329,10 +288,7 @@ fn review_premium_and_error_codes() {
 fn tld_of_finds_the_tld() {
     let p = policy();
     assert_eq!(p.tld_of("example.pt").map(|t| t.tld.as_str()), Some("pt"));
-    assert_eq!(
-        p.tld_of("example.com.PT").map(|t| t.tld.as_str()),
-        Some("pt")
-    );
+    assert_eq!(p.tld_of("example.com.PT").map(|t| t.tld.as_str()), Some("pt"));
     assert_eq!(p.tld_of("pt").map(|t| t.tld.as_str()), Some("pt"));
     assert_eq!(p.tld_of("example.cv.").map(|t| t.tld.as_str()), Some("cv"));
     assert!(p.tld_of("examplept").is_none());
@@ -369,19 +325,10 @@ fn list_entries_and_lookup() {
     assert!(!list.is_empty());
     assert_eq!(list.entries()[1].name, "xn--vora-9oa");
     assert_eq!(list.entries()[1].reason, "geographic name (municipality)");
-    assert_eq!(
-        list.lookup("lisboa", "lisboa.pt"),
-        Some("geographic name (municipality)")
-    );
-    assert_eq!(
-        list.lookup("lisboa", "lisboa.com.pt"),
-        Some("geographic name (municipality)")
-    );
+    assert_eq!(list.lookup("lisboa", "lisboa.pt"), Some("geographic name (municipality)"));
+    assert_eq!(list.lookup("lisboa", "lisboa.com.pt"), Some("geographic name (municipality)"));
     // A full-name entry only matches that name.
-    assert_eq!(
-        list.lookup("porto", "porto.com.pt"),
-        Some("taken by the municipality")
-    );
+    assert_eq!(list.lookup("porto", "porto.com.pt"), Some("taken by the municipality"));
     assert_eq!(list.lookup("porto", "porto.pt"), None);
     assert_eq!(list.lookup("porto", "porto.gov.pt"), None);
     assert!(NameList::parse("").expect("empty").is_empty());
@@ -417,10 +364,7 @@ fn list_parse_errors_name_the_line() {
         other => panic!("{other:?}"),
     }
     let err = NameList::parse("x\n").expect_err("no reason");
-    assert_eq!(
-        err.to_string(),
-        "name list line 1: entry \"x\" has no reason"
-    );
+    assert_eq!(err.to_string(), "name list line 1: entry \"x\" has no reason");
 }
 
 #[test]
@@ -503,16 +447,10 @@ fn profile_validation_names_the_field() {
         (|p| p.renew_periods.push(11), "renew_periods"),
         (|p| p.max_years_ahead = 0, "max_years_ahead"),
         (|p| p.nameservers_max = 14, "nameservers_max"),
-        (
-            |p| p.nameservers_min_delegated = 14,
-            "nameservers_min_delegated",
-        ),
+        (|p| p.nameservers_min_delegated = 14, "nameservers_min_delegated"),
         (|p| p.renew_window_days = 0, "renew_window_days"),
         (|p| p.auth_code_valid_days = 0, "auth_code_valid_days"),
-        (
-            |p| p.registrant_change_review_hours = 0,
-            "registrant_change_review_hours",
-        ),
+        (|p| p.registrant_change_review_hours = 0, "registrant_change_review_hours"),
     ];
     for (i, (edit, field)) in cases.iter().enumerate() {
         let mut p = Profile::builtin("pt").expect("pt");
@@ -555,22 +493,17 @@ fn overrides_replace_only_what_they_set() {
     // deny_unknown_fields: a misspelt key is refused, an empty table is no override.
     let empty: [(&str, u32); 0] = [];
     let de: MapDeserializer<'_, _, DeError> = MapDeserializer::new(empty.into_iter());
-    assert_eq!(
-        ProfileOverrides::deserialize(de).expect("empty"),
-        ProfileOverrides::default()
-    );
+    assert_eq!(ProfileOverrides::deserialize(de).expect("empty"), ProfileOverrides::default());
     let map = [("label_minimum", 1u32)];
     let de: MapDeserializer<'_, _, DeError> = MapDeserializer::new(map.into_iter());
     let err = ProfileOverrides::deserialize(de).expect_err("unknown field");
     assert!(err.to_string().contains("unknown field"), "{err}");
-    let mode: Result<RegistrationMode, DeError> =
-        RegistrationMode::deserialize("review".into_deserializer());
+    let mode: Result<RegistrationMode, DeError> = RegistrationMode::deserialize("review".into_deserializer());
     assert_eq!(mode, Ok(RegistrationMode::Review));
     let mode: Result<RegistrantChangeMode, DeError> =
         RegistrantChangeMode::deserialize("immediate".into_deserializer());
     assert_eq!(mode, Ok(RegistrantChangeMode::Immediate));
-    let bad: Result<RegistrationMode, DeError> =
-        RegistrationMode::deserialize("Realtime".into_deserializer());
+    let bad: Result<RegistrationMode, DeError> = RegistrationMode::deserialize("Realtime".into_deserializer());
     assert!(bad.is_err());
 }
 
@@ -640,16 +573,11 @@ fn fiscal_id_table() {
     ];
     // Every prefix of POLICY.md with a correct check digit is valid.
     let mut valid = Vec::new();
-    for prefix in [
-        "1", "2", "3", "45", "5", "6", "70", "71", "72", "74", "75", "77", "78", "79", "90", "91",
-        "98", "99",
-    ] {
+    for prefix in
+        ["1", "2", "3", "45", "5", "6", "70", "71", "72", "74", "75", "77", "78", "79", "90", "91", "98", "99"]
+    {
         let mut body = format!("{prefix}{}", "1".repeat(8 - prefix.len()));
-        let sum: u32 = body
-            .bytes()
-            .zip((2..=9).rev())
-            .map(|(d, w)| u32::from(d - b'0') * w)
-            .sum();
+        let sum: u32 = body.bytes().zip((2..=9).rev()).map(|(d, w)| u32::from(d - b'0') * w).sum();
         let r = sum % 11;
         body.push(char::from(b'0' + if r < 2 { 0 } else { (11 - r) as u8 }));
         valid.push(body);
@@ -661,19 +589,11 @@ fn fiscal_id_table() {
         let got = check_fiscal_id(cc, id);
         let ok = matches!(
             (&got, want),
-            (Ok(()), W::Ok)
-                | (Err(Empty), W::Empty)
-                | (Err(Format(_)), W::Format)
-                | (Err(CheckDigit), W::Check)
+            (Ok(()), W::Ok) | (Err(Empty), W::Empty) | (Err(Format(_)), W::Format) | (Err(CheckDigit), W::Check)
         );
         assert!(ok, "{cc} {id:?}: wanted {want:?}, got {got:?}");
     }
-    assert!(
-        check_fiscal_id("PT", "400000000")
-            .unwrap_err()
-            .to_string()
-            .contains("45")
-    );
+    assert!(check_fiscal_id("PT", "400000000").unwrap_err().to_string().contains("45"));
 }
 
 const PT_CHARS: &str = "[a-z0-9áàâãçéêíóôõú]";

@@ -47,21 +47,10 @@ pub struct ContactPatch {
 }
 
 /// Checks every field and builds the stored contact (handle and registrar filled by the caller).
-fn build(
-    input: &ContactInput,
-    handle: String,
-    registrar: &str,
-    now: Timestamp,
-) -> Result<Contact, RegistryError> {
+fn build(input: &ContactInput, handle: String, registrar: &str, now: Timestamp) -> Result<Contact, RegistryError> {
     let country_code = input.country_code.trim().to_ascii_uppercase();
     if !is_country_code(&country_code) {
-        return err(
-            Code::InvalidContact,
-            format!(
-                "country_code `{}` is not an ISO 3166-1 code",
-                input.country_code
-            ),
-        );
+        return err(Code::InvalidContact, format!("country_code `{}` is not an ISO 3166-1 code", input.country_code));
     }
     let fiscal_id = match input.fiscal_id.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -78,10 +67,7 @@ fn build(
     let name = validate::text("name", &input.name)?;
     let postal_code = validate::text("postal_code", &input.postal_code)?;
     if postal_code.len() > 16 {
-        return err(
-            Code::InvalidContact,
-            "postal_code is longer than 16 characters",
-        );
+        return err(Code::InvalidContact, "postal_code is longer than 16 characters");
     }
     Ok(Contact {
         handle,
@@ -109,9 +95,7 @@ fn build(
 }
 
 fn valid_handle(h: &str) -> bool {
-    (3..=HANDLE_CHARS_MAX).contains(&h.len())
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (3..=HANDLE_CHARS_MAX).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Creates a contact inside a write transaction (shared by the API and the importer).
@@ -165,11 +149,7 @@ pub(super) fn create_in(
 }
 
 impl Registry {
-    pub async fn contact_create(
-        &self,
-        registrar: &str,
-        input: ContactInput,
-    ) -> Result<Contact, RegistryError> {
+    pub async fn contact_create(&self, registrar: &str, input: ContactInput) -> Result<Contact, RegistryError> {
         let now = self.now();
         let contact = build(&input, String::new(), registrar, now)?;
         if let Some(h) = &input.handle
@@ -182,8 +162,7 @@ impl Registry {
         }
         let registrar = registrar.to_string();
         let actor = Actor::Registrar(registrar.clone());
-        self.submit(move |tx| create_in(tx, &registrar, &contact, input.handle.as_deref(), &actor))
-            .await
+        self.submit(move |tx| create_in(tx, &registrar, &contact, input.handle.as_deref(), &actor)).await
     }
 
     /// A registrar's own contact; another registrar's contact is `not_found` (handles are private).

@@ -121,15 +121,11 @@ fn check_reason(e: &NameError) -> &'static str {
 }
 
 fn nameserver_pairs(ns: &[NameserverInput]) -> Vec<(String, Vec<String>)> {
-    ns.iter()
-        .map(|n| (n.name.clone(), n.addresses.clone()))
-        .collect()
+    ns.iter().map(|n| (n.name.clone(), n.addresses.clone())).collect()
 }
 
 fn ds_tuples(ds: &[DsInput]) -> Vec<(u16, u8, u8, String)> {
-    ds.iter()
-        .map(|d| (d.key_tag, d.algorithm, d.digest_type, d.digest.clone()))
-        .collect()
+    ds.iter().map(|d| (d.key_tag, d.algorithm, d.digest_type, d.digest.clone())).collect()
 }
 
 /// A contact that `registrar` may use on a domain, checked for the fiscal id when required.
@@ -143,10 +139,7 @@ fn usable_contact(
     let c = match tx.contact(handle)? {
         Some(c) if c.registrar == registrar => c,
         _ => {
-            return err(
-                Code::InvalidContact,
-                format!("{role} contact {handle} does not exist"),
-            );
+            return err(Code::InvalidContact, format!("{role} contact {handle} does not exist"));
         }
     };
     if fiscal_required && c.fiscal_id.is_none() {
@@ -162,11 +155,7 @@ fn usable_contact(
 /// premium name.
 pub(super) fn create_price(p: &crate::model::Prices, years: u32, premium: bool) -> i64 {
     let years = i64::from(years);
-    if premium {
-        p.create_premium + p.create * (years - 1)
-    } else {
-        p.create * years
-    }
+    if premium { p.create_premium + p.create * (years - 1) } else { p.create * years }
 }
 
 /// Everything a registration needs that can be checked without the database.
@@ -206,10 +195,7 @@ impl Registry {
             return err(Code::InvalidRequest, "give at least one name");
         }
         if names.len() > CHECK_NAMES_MAX {
-            return err(
-                Code::InvalidRequest,
-                format!("at most {CHECK_NAMES_MAX} names per check"),
-            );
+            return err(Code::InvalidRequest, format!("at most {CHECK_NAMES_MAX} names per check"));
         }
         let r = self.read()?;
         let mut out = Vec::with_capacity(names.len());
@@ -218,11 +204,7 @@ impl Registry {
             let parsed = self.policy().parse(input);
             let res = match parsed {
                 Err(e) => CheckResult {
-                    name: input
-                        .trim()
-                        .chars()
-                        .take(NAME_INPUT_BYTES_MAX / 4)
-                        .collect(),
+                    name: input.trim().chars().take(NAME_INPUT_BYTES_MAX / 4).collect(),
                     unicode_name: None,
                     available: false,
                     reason: Some(check_reason(&e).into()),
@@ -230,28 +212,14 @@ impl Registry {
                 },
                 Ok(n) => {
                     let (available, reason, detail) = if r.domain_exists(&n.ascii)? {
-                        (
-                            false,
-                            Some("registered".to_string()),
-                            Some("the name is registered".to_string()),
-                        )
+                        (false, Some("registered".to_string()), Some("the name is registered".to_string()))
                     } else {
                         match self.policy().check_new(&n) {
                             Ok(()) => (true, None, None),
-                            Err(e) => (
-                                false,
-                                Some(check_reason(&e).to_string()),
-                                Some(e.to_string()),
-                            ),
+                            Err(e) => (false, Some(check_reason(&e).to_string()), Some(e.to_string())),
                         }
                     };
-                    CheckResult {
-                        name: n.ascii,
-                        unicode_name: Some(n.unicode),
-                        available,
-                        reason,
-                        detail,
-                    }
+                    CheckResult { name: n.ascii, unicode_name: Some(n.unicode), available, reason, detail }
                 }
             };
             out.push(res);
@@ -267,11 +235,7 @@ impl Registry {
     }
 
     /// The checks of a registration that need no database.
-    pub(super) fn prepare_create(
-        &self,
-        req: DomainCreate,
-        new_name: bool,
-    ) -> Result<PreparedCreate, RegistryError> {
+    pub(super) fn prepare_create(&self, req: DomainCreate, new_name: bool) -> Result<PreparedCreate, RegistryError> {
         if req.name.len() > NAME_INPUT_BYTES_MAX {
             return err(Code::InvalidName, "name too long");
         }
@@ -283,49 +247,27 @@ impl Registry {
         if new_name && !profile.create_periods.contains(&req.period_years) {
             return err(
                 Code::InvalidPeriod,
-                format!(
-                    "period_years {} is not one of {:?}",
-                    req.period_years, profile.create_periods
-                ),
+                format!("period_years {} is not one of {:?}", req.period_years, profile.create_periods),
             );
         }
         if profile.tech_required && req.tech.is_none() {
-            return err(
-                Code::InvalidContact,
-                "a tech contact is required in this TLD",
-            );
+            return err(Code::InvalidContact, "a tech contact is required in this TLD");
         }
-        let nameservers = validate::nameservers(
-            &name.ascii,
-            &nameserver_pairs(&req.nameservers),
-            profile.nameservers_max,
-        )?;
+        let nameservers =
+            validate::nameservers(&name.ascii, &nameserver_pairs(&req.nameservers), profile.nameservers_max)?;
         let ds = validate::ds(&ds_tuples(&req.ds))?;
         let premium = self.policy().is_premium(&name);
         let review = self.policy().needs_review(&name);
-        Ok(PreparedCreate {
-            name,
-            profile,
-            req,
-            nameservers,
-            ds,
-            premium,
-            review,
-        })
+        Ok(PreparedCreate { name, profile, req, nameservers, ds, premium, review })
     }
 
     /// Registers a domain for `registrar`. In review mode the domain waits as `pendingCreate`.
-    pub async fn domain_create(
-        &self,
-        registrar: &str,
-        req: DomainCreate,
-    ) -> Result<Domain, RegistryError> {
+    pub async fn domain_create(&self, registrar: &str, req: DomainCreate) -> Result<Domain, RegistryError> {
         let now = self.now();
         let p = self.prepare_create(req, true)?;
         let registrar = registrar.to_string();
         let this = self.clone();
-        self.submit(move |tx| this.create_in(tx, &registrar, &p, now))
-            .await
+        self.submit(move |tx| this.create_in(tx, &registrar, &p, now)).await
     }
 
     fn create_in(
@@ -337,10 +279,7 @@ impl Registry {
     ) -> Result<Domain, RegistryError> {
         let name = &p.name;
         if tx.domain_exists(&name.ascii)? {
-            return err(
-                Code::NotAvailable,
-                format!("{} is already registered", name.unicode),
-            );
+            return err(Code::NotAvailable, format!("{} is already registered", name.unicode));
         }
         let mut reg = match tx.registrar(registrar)? {
             Some(r) if r.enabled => r,
@@ -356,26 +295,15 @@ impl Registry {
         if let Some(b) = &req.billing {
             usable_contact(tx, registrar, "billing", b, false)?;
         }
-        let price = create_price(
-            &self.prices_for(&reg, &name.tld),
-            req.period_years,
-            p.premium,
-        );
+        let price = create_price(&self.prices_for(&reg, &name.tld), req.period_years, p.premium);
         if reg.balance_cents < price {
             return err(
                 Code::InsufficientFunds,
-                format!(
-                    "the registration costs {price} cents and the balance is {} cents",
-                    reg.balance_cents
-                ),
+                format!("the registration costs {price} cents and the balance is {} cents", reg.balance_cents),
             );
         }
         // Every rule holds: from here on, only writes.
-        let roid = format!(
-            "D{:09}-{}",
-            tx.next_seq("roid")?,
-            name.tld.to_ascii_uppercase()
-        );
+        let roid = format!("D{:09}-{}", tx.next_seq("roid")?, name.tld.to_ascii_uppercase());
         let mut d = Domain {
             name: name.ascii.clone(),
             unicode_name: name.unicode.clone(),
@@ -436,10 +364,7 @@ impl Registry {
         let key = self.name_key(name)?;
         match self.read()?.domain(&key)? {
             Some(d) if d.registrar == registrar => Ok(d),
-            Some(_) => err(
-                Code::NotSponsor,
-                format!("{key} is sponsored by another registrar"),
-            ),
+            Some(_) => err(Code::NotSponsor, format!("{key} is sponsored by another registrar")),
             None => err(Code::NotFound, format!("{key} is not registered")),
         }
     }
@@ -468,19 +393,13 @@ impl Registry {
     }
 
     /// History of the current registration of a domain the registrar sponsors.
-    pub fn domain_history(
-        &self,
-        registrar: &str,
-        name: &str,
-    ) -> Result<Vec<HistoryEntry>, RegistryError> {
+    pub fn domain_history(&self, registrar: &str, name: &str) -> Result<Vec<HistoryEntry>, RegistryError> {
         let d = self.domain_get(registrar, name)?;
         let r = self.read()?;
-        Ok(
-            r.history(&format!("domain:{}", d.name), HISTORY_ENTRIES_MAX)?
-                .into_iter()
-                .filter(|e| e.roid.as_deref() == Some(d.roid.as_str()))
-                .collect(),
-        )
+        Ok(r.history(&format!("domain:{}", d.name), HISTORY_ENTRIES_MAX)?
+            .into_iter()
+            .filter(|e| e.roid.as_deref() == Some(d.roid.as_str()))
+            .collect())
     }
 
     /// Changes nameservers, contacts (not the registrant), DS records, client statuses, auto-renew.
@@ -499,19 +418,14 @@ impl Registry {
         let key = self.name_key(name)?;
         let mut add = Vec::new();
         let mut remove = Vec::new();
-        for (list, out) in [
-            (&patch.add_status, &mut add),
-            (&patch.remove_status, &mut remove),
-        ] {
+        for (list, out) in [(&patch.add_status, &mut add), (&patch.remove_status, &mut remove)] {
             for s in list {
                 match Status::parse(s) {
                     Some(st) if st.is_client() => out.push(st),
                     Some(st) => {
                         return err(
                             Code::InvalidRequest,
-                            format!(
-                                "{st} is not a client status: registrars set only client* statuses"
-                            ),
+                            format!("{st} is not a client status: registrars set only client* statuses"),
                         );
                     }
                     None => {
@@ -527,25 +441,17 @@ impl Registry {
             let old = match tx.domain(&key)? {
                 Some(d) if d.registrar == registrar => d,
                 Some(_) => {
-                    return err(
-                        Code::NotSponsor,
-                        format!("{key} is sponsored by another registrar"),
-                    );
+                    return err(Code::NotSponsor, format!("{key} is sponsored by another registrar"));
                 }
                 None => return err(Code::NotFound, format!("{key} is not registered")),
             };
-            for s in [
-                Status::PendingDelete,
-                Status::PendingCreate,
-                Status::ServerUpdateProhibited,
-            ] {
+            for s in [Status::PendingDelete, Status::PendingCreate, Status::ServerUpdateProhibited] {
                 if old.has(s) {
                     return err(Code::StatusProhibits, format!("{key} has status {s}"));
                 }
             }
             if old.has(Status::ClientUpdateProhibited)
-                && !(remove.contains(&Status::ClientUpdateProhibited)
-                    && patch.only_status_changes())
+                && !(remove.contains(&Status::ClientUpdateProhibited) && patch.only_status_changes())
             {
                 return err(
                     Code::StatusProhibits,
@@ -559,11 +465,7 @@ impl Registry {
                 .ok_or_else(|| RegistryError::new(Code::Internal, "domain outside every TLD"))?;
             let mut new = old.clone();
             if let Some(ns) = &patch.nameservers {
-                new.nameservers = validate::nameservers(
-                    &old.name,
-                    &nameserver_pairs(ns),
-                    profile.nameservers_max,
-                )?;
+                new.nameservers = validate::nameservers(&old.name, &nameserver_pairs(ns), profile.nameservers_max)?;
             }
             if let Some(ds) = &patch.ds {
                 new.ds = validate::ds(&ds_tuples(ds))?;
@@ -575,10 +477,7 @@ impl Registry {
             }
             if let Some(t) = &patch.tech {
                 if t.is_empty() && profile.tech_required {
-                    return err(
-                        Code::InvalidContact,
-                        "a tech contact is required in this TLD",
-                    );
+                    return err(Code::InvalidContact, "a tech contact is required in this TLD");
                 }
                 if t.is_empty() {
                     new.tech = None;
@@ -645,10 +544,7 @@ impl Registry {
     ) -> Result<Domain, RegistryError> {
         let name = &p.name;
         if tx.domain_exists(&name.ascii)? {
-            return err(
-                Code::NotAvailable,
-                format!("{} is already registered", name.unicode),
-            );
+            return err(Code::NotAvailable, format!("{} is already registered", name.unicode));
         }
         if tx.registrar(registrar)?.is_none() {
             return err(Code::InvalidRequest, format!("no registrar {registrar}"));
@@ -663,11 +559,7 @@ impl Registry {
         if let Some(b) = &req.billing {
             usable_contact(tx, registrar, "billing", b, false)?;
         }
-        let roid = format!(
-            "D{:09}-{}",
-            tx.next_seq("roid")?,
-            name.tld.to_ascii_uppercase()
-        );
+        let roid = format!("D{:09}-{}", tx.next_seq("roid")?, name.tld.to_ascii_uppercase());
         let mut d = Domain {
             name: name.ascii.clone(),
             unicode_name: name.unicode.clone(),

@@ -61,10 +61,7 @@ pub struct RegistryError {
 
 impl RegistryError {
     pub fn new(code: Code, detail: impl Into<String>) -> RegistryError {
-        RegistryError {
-            code,
-            detail: detail.into(),
-        }
+        RegistryError { code, detail: detail.into() }
     }
 
     /// A failure that is not the client's: logged by the front end, answered without detail.

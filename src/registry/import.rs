@@ -69,16 +69,12 @@ impl ImportLine {
                 Ok(ImportLine::Contact { registrar, contact })
             }
             "domain" => {
-                let time =
-                    |obj: &mut Map<String, Value>, key: &str| -> Result<Timestamp, RegistryError> {
-                        let s = take_str(obj, key)?;
-                        Timestamp::parse_rfc3339(&s).ok_or_else(|| {
-                            RegistryError::new(
-                                Code::InvalidRequest,
-                                format!("`{key}`: `{s}` is not an RFC 3339 time"),
-                            )
-                        })
-                    };
+                let time = |obj: &mut Map<String, Value>, key: &str| -> Result<Timestamp, RegistryError> {
+                    let s = take_str(obj, key)?;
+                    Timestamp::parse_rfc3339(&s).ok_or_else(|| {
+                        RegistryError::new(Code::InvalidRequest, format!("`{key}`: `{s}` is not an RFC 3339 time"))
+                    })
+                };
                 let created = time(&mut obj, "created")?;
                 let expires = time(&mut obj, "expires")?;
                 if expires <= created {
@@ -94,10 +90,7 @@ impl ImportLine {
                                 Some(Status::Ok | Status::Inactive) => {}
                                 Some(st) => out.push(st),
                                 None => {
-                                    return err(
-                                        Code::InvalidRequest,
-                                        format!("`{text}` is not an EPP status"),
-                                    );
+                                    return err(Code::InvalidRequest, format!("`{text}` is not an EPP status"));
                                 }
                             }
                         }
@@ -109,27 +102,14 @@ impl ImportLine {
                     None => super::random_code(crate::limits::AUTH_CODE_CHARS),
                     Some(Value::String(s)) if !s.is_empty() && s.len() <= AUTH_CODE_BYTES_MAX => s,
                     Some(_) => {
-                        return err(
-                            Code::InvalidRequest,
-                            format!("`auth_code`: 1 to {AUTH_CODE_BYTES_MAX} bytes"),
-                        );
+                        return err(Code::InvalidRequest, format!("`auth_code`: 1 to {AUTH_CODE_BYTES_MAX} bytes"));
                     }
                 };
                 let domain: DomainCreate = serde_json::from_value(Value::Object(obj))
                     .map_err(|e| RegistryError::new(Code::InvalidRequest, e.to_string()))?;
-                Ok(ImportLine::Domain {
-                    registrar,
-                    domain: Box::new(domain),
-                    created,
-                    expires,
-                    statuses,
-                    auth_code,
-                })
+                Ok(ImportLine::Domain { registrar, domain: Box::new(domain), created, expires, statuses, auth_code })
             }
-            other => err(
-                Code::InvalidRequest,
-                format!("`type` is `{other}`: contact or domain"),
-            ),
+            other => err(Code::InvalidRequest, format!("`type` is `{other}`: contact or domain")),
         }
     }
 }
@@ -138,11 +118,7 @@ type Pending = tokio::sync::oneshot::Receiver<Result<bool, RegistryError>>;
 
 impl Registry {
     /// Enqueues one import line on the writer; the answer says whether it made a domain.
-    async fn import_enqueue(
-        &self,
-        line: ImportLine,
-        now: Timestamp,
-    ) -> Result<Pending, RegistryError> {
+    async fn import_enqueue(&self, line: ImportLine, now: Timestamp) -> Result<Pending, RegistryError> {
         let actor = Actor::System("import".into());
         match line {
             ImportLine::Contact { registrar, contact } => {
@@ -157,21 +133,12 @@ impl Registry {
                 })
                 .await
             }
-            ImportLine::Domain {
-                registrar,
-                domain,
-                created,
-                expires,
-                statuses,
-                auth_code,
-            } => {
+            ImportLine::Domain { registrar, domain, created, expires, statuses, auth_code } => {
                 let p = self.prepare_create(*domain, false)?;
                 let this = self.clone();
                 self.enqueue(move |tx| {
-                    this.import_domain_in(
-                        tx, &registrar, &p, created, expires, &statuses, &auth_code, now,
-                    )
-                    .map(|_| true)
+                    this.import_domain_in(tx, &registrar, &p, created, expires, &statuses, &auth_code, now)
+                        .map(|_| true)
                 })
                 .await
             }
@@ -186,21 +153,14 @@ impl Registry {
         let settle = |report: &mut ImportReport, n: u64, r: Result<bool, RegistryError>| match r {
             Ok(true) => report.domains += 1,
             Ok(false) => report.contacts += 1,
-            Err(e) if e.is_internal() => report
-                .refused
-                .push((n, format!("internal error: {}", e.detail))),
-            Err(e) => report
-                .refused
-                .push((n, format!("{}: {}", e.code.as_str(), e.detail))),
+            Err(e) if e.is_internal() => report.refused.push((n, format!("internal error: {}", e.detail))),
+            Err(e) => report.refused.push((n, format!("{}: {}", e.code.as_str(), e.detail))),
         };
         for (i, line) in input.split(b'\n').enumerate() {
             let n = i as u64 + 1;
-            let line = line
-                .map_err(|e| RegistryError::new(Code::InvalidRequest, format!("line {n}: {e}")))?;
+            let line = line.map_err(|e| RegistryError::new(Code::InvalidRequest, format!("line {n}: {e}")))?;
             if line.len() > IMPORT_LINE_BYTES_MAX {
-                report
-                    .refused
-                    .push((n, format!("longer than {IMPORT_LINE_BYTES_MAX} bytes")));
+                report.refused.push((n, format!("longer than {IMPORT_LINE_BYTES_MAX} bytes")));
                 continue;
             }
             let Ok(text) = std::str::from_utf8(&line) else {
@@ -221,17 +181,13 @@ impl Registry {
             }
             while in_flight.len() >= IMPORT_IN_FLIGHT_MAX {
                 if let Some((n, p)) = in_flight.pop_front() {
-                    let r = p
-                        .await
-                        .unwrap_or_else(|_| err(Code::Unavailable, "writer stopped"));
+                    let r = p.await.unwrap_or_else(|_| err(Code::Unavailable, "writer stopped"));
                     settle(&mut report, n, r);
                 }
             }
         }
         while let Some((n, p)) = in_flight.pop_front() {
-            let r = p
-                .await
-                .unwrap_or_else(|_| err(Code::Unavailable, "writer stopped"));
+            let r = p.await.unwrap_or_else(|_| err(Code::Unavailable, "writer stopped"));
             settle(&mut report, n, r);
         }
         Ok(report)

@@ -87,12 +87,7 @@ impl Registry {
     /// Other clones of this registry must have been dropped (the servers have stopped); if some
     /// remain, the database closes when the last one goes.
     pub fn close(self) {
-        let thread = self
-            .inner
-            .writer_thread
-            .lock()
-            .ok()
-            .and_then(|mut t| t.take());
+        let thread = self.inner.writer_thread.lock().ok().and_then(|mut t| t.take());
         match Arc::try_unwrap(self.inner) {
             Ok(inner) => {
                 drop(inner);
@@ -100,9 +95,7 @@ impl Registry {
                     let _ = t.join();
                 }
             }
-            Err(_) => tracing::warn!(
-                "registry still in use at close; the database closes when it is released"
-            ),
+            Err(_) => tracing::warn!("registry still in use at close; the database closes when it is released"),
         }
     }
 
@@ -167,32 +160,20 @@ impl Registry {
         let r = self.read()?;
         let mut by_zone = std::collections::BTreeMap::new();
         for t in &self.policy().tlds {
-            for z in t
-                .profile
-                .zones_open
-                .iter()
-                .chain(&t.profile.zones_review)
-                .chain(&t.profile.zones_closed)
-            {
+            for z in t.profile.zones_open.iter().chain(&t.profile.zones_review).chain(&t.profile.zones_closed) {
                 by_zone.insert(z.clone(), 0);
             }
         }
         for (k, v) in r.counters_with_prefix("domains.registered.zone:")? {
             by_zone.insert(k["domains.registered.zone:".len()..].to_string(), v);
         }
-        Ok(Stats {
-            domains: r.counter("domains.registered")?,
-            by_zone,
-        })
+        Ok(Stats { domains: r.counter("domains.registered")?, by_zone })
     }
 
     /// Moves a lab clock forward and records the new offset durably. Refused for the system clock.
     pub async fn advance_clock(&self, days: i64, actor: Actor) -> Result<Timestamp, RegistryError> {
         if self.inner.clock.kind() == ClockKind::System {
-            return err(
-                Code::Conflict,
-                "the registry runs on the system clock; only a lab clock can be moved",
-            );
+            return err(Code::Conflict, "the registry runs on the system clock; only a lab clock can be moved");
         }
         if !(1..=3_650).contains(&days) {
             return err(Code::InvalidRequest, "days must be between 1 and 3650");
@@ -201,17 +182,7 @@ impl Registry {
         let at = self.now();
         self.submit(move |tx| {
             tx.put_meta(LAB_OFFSET_KEY, &offset.to_le_bytes())?;
-            record(
-                tx,
-                "clock",
-                "clock.advance",
-                at,
-                &actor,
-                None,
-                None,
-                None,
-                0,
-            )?;
+            record(tx, "clock", "clock.advance", at, &actor, None, None, None, 0)?;
             Ok(())
         })
         .await?;
@@ -239,12 +210,7 @@ pub struct Stats {
 /// The counters a stored domain counts in. Kept in step by `put_domain_counted`, checked by
 /// `audit`.
 pub fn counter_keys(policy: &Policy, d: &Domain) -> Vec<String> {
-    let min_ns = policy
-        .tlds
-        .iter()
-        .find(|t| t.tld == d.tld)
-        .map(|t| t.profile.nameservers_min_delegated)
-        .unwrap_or(2);
+    let min_ns = policy.tlds.iter().find(|t| t.tld == d.tld).map(|t| t.profile.nameservers_min_delegated).unwrap_or(2);
     let mut keys = vec![
         "domains.all".to_string(),
         format!("domains.zone:{}", d.zone),
@@ -316,11 +282,7 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
 pub(crate) fn random_code(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let bytes = random_bytes::<64>();
-    bytes
-        .iter()
-        .take(len.min(64))
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect()
+    bytes.iter().take(len.min(64)).map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect()
 }
 
 #[cfg(test)]

@@ -38,20 +38,13 @@ fn new_key(id: &str) -> (ApiKey, [u8; 32]) {
 
 pub fn valid_registrar_id(id: &str) -> bool {
     (2..=REGISTRAR_ID_CHARS_MAX).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !id.starts_with('-')
         && !id.ends_with('-')
 }
 
 fn snapshot(r: &Registrar) -> Snapshot {
-    Snapshot::Registrar {
-        id: r.id.clone(),
-        name: r.name.clone(),
-        balance_cents: r.balance_cents,
-        enabled: r.enabled,
-    }
+    Snapshot::Registrar { id: r.id.clone(), name: r.name.clone(), balance_cents: r.balance_cents, enabled: r.enabled }
 }
 
 /// Moves a registrar's balance (negative: a charge) with its ledger entry. Writes only.
@@ -87,32 +80,19 @@ pub(super) fn charge(
 
 impl Registry {
     /// Creates a registrar and returns its API key (shown once).
-    pub async fn registrar_add(
-        &self,
-        new: NewRegistrar,
-        actor: Actor,
-    ) -> Result<(Registrar, ApiKey), RegistryError> {
+    pub async fn registrar_add(&self, new: NewRegistrar, actor: Actor) -> Result<(Registrar, ApiKey), RegistryError> {
         if !valid_registrar_id(&new.id) {
             return err(
                 Code::InvalidRequest,
-                format!(
-                    "registrar id `{}`: 2 to {REGISTRAR_ID_CHARS_MAX} of a-z, 0-9 and '-'",
-                    new.id
-                ),
+                format!("registrar id `{}`: 2 to {REGISTRAR_ID_CHARS_MAX} of a-z, 0-9 and '-'", new.id),
             );
         }
         let name = new.name.trim().to_string();
         if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
-            return err(
-                Code::InvalidRequest,
-                "registrar name: 1 to 255 printable characters",
-            );
+            return err(Code::InvalidRequest, "registrar name: 1 to 255 printable characters");
         }
         if new.balance_cents < 0 {
-            return err(
-                Code::InvalidRequest,
-                "the opening balance cannot be negative",
-            );
+            return err(Code::InvalidRequest, "the opening balance cannot be negative");
         }
         let (key, digest) = new_key(&new.id);
         let now = self.now();
@@ -143,16 +123,7 @@ impl Registry {
                     Some(snapshot(&r)),
                     0,
                 )?;
-                charge(
-                    tx,
-                    &mut r,
-                    new.balance_cents,
-                    "registrar.credit",
-                    None,
-                    &actor,
-                    now,
-                    "opening balance",
-                )?;
+                charge(tx, &mut r, new.balance_cents, "registrar.credit", None, &actor, now, "opening balance")?;
                 Ok(r)
             })
             .await?;
@@ -169,17 +140,11 @@ impl Registry {
         }
         let reg = self.read()?.registrar(id)?.ok_or_else(unauthorized)?;
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        if bool::from(digest.ct_eq(&reg.api_key_digest)) && reg.enabled {
-            Ok(reg)
-        } else {
-            Err(unauthorized())
-        }
+        if bool::from(digest.ct_eq(&reg.api_key_digest)) && reg.enabled { Ok(reg) } else { Err(unauthorized()) }
     }
 
     pub fn registrar_get(&self, id: &str) -> Result<Registrar, RegistryError> {
-        self.read()?
-            .registrar(id)?
-            .ok_or_else(|| RegistryError::new(Code::NotFound, format!("no registrar {id}")))
+        self.read()?.registrar(id)?.ok_or_else(|| RegistryError::new(Code::NotFound, format!("no registrar {id}")))
     }
 
     pub fn registrars(&self) -> Result<Vec<Registrar>, RegistryError> {
@@ -188,11 +153,7 @@ impl Registry {
 
     /// The prices a registrar pays, per TLD of the registry.
     pub fn registrar_prices(&self, reg: &Registrar) -> Vec<(String, Prices)> {
-        self.settings()
-            .tlds
-            .iter()
-            .map(|t| (t.name.clone(), self.prices_for(reg, &t.name)))
-            .collect()
+        self.settings().tlds.iter().map(|t| (t.name.clone(), self.prices_for(reg, &t.name))).collect()
     }
 
     /// Credits (or, negative, debits) a registrar's balance, with a reason in the ledger.
@@ -204,17 +165,11 @@ impl Registry {
         actor: Actor,
     ) -> Result<Registrar, RegistryError> {
         if amount_cents == 0 || amount_cents.abs() > 1_000_000_000 {
-            return err(
-                Code::InvalidRequest,
-                "amount: non-zero cents, at most 1000000000 either way",
-            );
+            return err(Code::InvalidRequest, "amount: non-zero cents, at most 1000000000 either way");
         }
         let reason = reason.trim().to_string();
         if reason.is_empty() || reason.len() > 255 {
-            return err(
-                Code::InvalidRequest,
-                "a reason (1 to 255 bytes) is required",
-            );
+            return err(Code::InvalidRequest, "a reason (1 to 255 bytes) is required");
         }
         let id = id.to_string();
         let now = self.now();
@@ -226,16 +181,7 @@ impl Registry {
                 return err(Code::InsufficientFunds, "the balance cannot go below zero");
             }
             let before = snapshot(&r);
-            charge(
-                tx,
-                &mut r,
-                amount_cents,
-                "registrar.credit",
-                None,
-                &actor,
-                now,
-                &reason,
-            )?;
+            charge(tx, &mut r, amount_cents, "registrar.credit", None, &actor, now, &reason)?;
             record(
                 tx,
                 &format!("registrar:{id}"),
@@ -253,11 +199,7 @@ impl Registry {
     }
 
     /// Replaces a registrar's API key; the old one stops working at once.
-    pub async fn registrar_rotate_key(
-        &self,
-        id: &str,
-        actor: Actor,
-    ) -> Result<ApiKey, RegistryError> {
+    pub async fn registrar_rotate_key(&self, id: &str, actor: Actor) -> Result<ApiKey, RegistryError> {
         let (key, digest) = new_key(id);
         let id = id.to_string();
         let now = self.now();
@@ -267,17 +209,7 @@ impl Registry {
             };
             r.api_key_digest = digest;
             tx.put_registrar(&r)?;
-            record(
-                tx,
-                &format!("registrar:{id}"),
-                "registrar.rotate_key",
-                now,
-                &actor,
-                None,
-                None,
-                None,
-                0,
-            )?;
+            record(tx, &format!("registrar:{id}"), "registrar.rotate_key", now, &actor, None, None, None, 0)?;
             Ok(())
         })
         .await?;
@@ -293,23 +225,11 @@ impl Registry {
         actor: Actor,
     ) -> Result<Registrar, RegistryError> {
         if self.settings().tld(tld).is_none() {
-            return err(
-                Code::InvalidRequest,
-                format!("{tld} is not a TLD of this registry"),
-            );
+            return err(Code::InvalidRequest, format!("{tld} is not a TLD of this registry"));
         }
-        let v = [
-            prices.create,
-            prices.create_premium,
-            prices.renew,
-            prices.transfer,
-            prices.restore,
-        ];
+        let v = [prices.create, prices.create_premium, prices.renew, prices.transfer, prices.restore];
         if v.iter().any(|x| !(0..=100_000_000).contains(x)) {
-            return err(
-                Code::InvalidRequest,
-                "prices are cents between 0 and 100000000",
-            );
+            return err(Code::InvalidRequest, "prices are cents between 0 and 100000000");
         }
         let (id, tld) = (id.to_string(), tld.to_string());
         let now = self.now();
@@ -319,17 +239,7 @@ impl Registry {
             };
             r.prices.insert(tld.clone(), prices);
             tx.put_registrar(&r)?;
-            record(
-                tx,
-                &format!("registrar:{id}"),
-                "registrar.prices",
-                now,
-                &actor,
-                None,
-                None,
-                Some(snapshot(&r)),
-                0,
-            )?;
+            record(tx, &format!("registrar:{id}"), "registrar.prices", now, &actor, None, None, Some(snapshot(&r)), 0)?;
             Ok(r)
         })
         .await

@@ -17,24 +17,14 @@ fn hash_password(password: &str) -> Result<String, RegistryError> {
 }
 
 fn valid_user_name(n: &str) -> bool {
-    (2..=64).contains(&n.len())
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+    (2..=64).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
 }
 
 impl Registry {
     /// Creates a user with a random password, returned once.
-    pub async fn user_add(
-        &self,
-        name: &str,
-        role: Role,
-        actor: Actor,
-    ) -> Result<(User, String), RegistryError> {
+    pub async fn user_add(&self, name: &str, role: Role, actor: Actor) -> Result<(User, String), RegistryError> {
         if !valid_user_name(name) {
-            return err(
-                Code::InvalidRequest,
-                "user name: 2 to 64 of letters, digits, '-', '_', '.', '@'",
-            );
+            return err(Code::InvalidRequest, "user name: 2 to 64 of letters, digits, '-', '_', '.', '@'");
         }
         let password = random_code(20);
         let hash = hash_password(&password)?;
@@ -45,25 +35,9 @@ impl Registry {
                 if tx.user(&name)?.is_some() {
                     return err(Code::Conflict, format!("user {name} exists"));
                 }
-                let u = User {
-                    name: name.clone(),
-                    role,
-                    password_hash: hash.clone(),
-                    created: now,
-                    enabled: true,
-                };
+                let u = User { name: name.clone(), role, password_hash: hash.clone(), created: now, enabled: true };
                 tx.put_user(&u)?;
-                record(
-                    tx,
-                    &format!("user:{name}"),
-                    "user.create",
-                    now,
-                    &actor,
-                    None,
-                    None,
-                    None,
-                    0,
-                )?;
+                record(tx, &format!("user:{name}"), "user.create", now, &actor, None, None, None, 0)?;
                 Ok(u)
             })
             .await?;
@@ -79,11 +53,7 @@ impl Registry {
             return Ok(None);
         };
         let ok = PasswordHash::new(&u.password_hash)
-            .map(|h| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
+            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
             .unwrap_or(false);
         Ok((ok && u.enabled).then_some(u))
     }

@@ -86,35 +86,20 @@ impl Writer {
         F: FnMut(&mut WriteTx) -> Result<T, RegistryError> + Send + 'static,
     {
         let answer = self.enqueue(f).await?;
-        answer.await.unwrap_or_else(|_| {
-            Err(RegistryError::new(
-                Code::Unavailable,
-                "the writer has stopped",
-            ))
-        })
+        answer.await.unwrap_or_else(|_| Err(RegistryError::new(Code::Unavailable, "the writer has stopped")))
     }
 
     /// Queues a command and returns where its answer will arrive, without waiting for it:
     /// commands enqueued one after another run in that order.
-    pub async fn enqueue<T, F>(
-        &self,
-        f: F,
-    ) -> Result<oneshot::Receiver<Result<T, RegistryError>>, RegistryError>
+    pub async fn enqueue<T, F>(&self, f: F) -> Result<oneshot::Receiver<Result<T, RegistryError>>, RegistryError>
     where
         T: Send + 'static,
         F: FnMut(&mut WriteTx) -> Result<T, RegistryError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(Typed {
-            f,
-            outcome: None,
-            reply,
-        });
+        let job = Box::new(Typed { f, outcome: None, reply });
         if self.tx.send(job).await.is_err() {
-            return Err(RegistryError::new(
-                Code::Unavailable,
-                "the writer has stopped",
-            ));
+            return Err(RegistryError::new(Code::Unavailable, "the writer has stopped"));
         }
         Ok(answer)
     }
@@ -150,9 +135,7 @@ fn apply_batch(store: &Store, mut batch: Vec<Box<dyn Job>>) {
             let ok = match catch_unwind(AssertUnwindSafe(|| job.run(&mut tx))) {
                 Ok(ok) => ok,
                 Err(_) => {
-                    tracing::error!(
-                        "a registry command panicked; it is refused and its batch replayed"
-                    );
+                    tracing::error!("a registry command panicked; it is refused and its batch replayed");
                     job.fail(RegistryError::new(Code::Internal, "internal error"));
                     excluded[i] = true;
                     replay = true;
@@ -160,9 +143,7 @@ fn apply_batch(store: &Store, mut batch: Vec<Box<dyn Job>>) {
                 }
             };
             if !ok && tx.writes() != writes_before {
-                tracing::error!(
-                    "a registry command failed after writing; replaying its batch without it"
-                );
+                tracing::error!("a registry command failed after writing; replaying its batch without it");
                 excluded[i] = true;
                 replay = true;
                 break;

@@ -14,22 +14,16 @@ pub const VALUE_VERSION: u8 = 1;
 
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     let out = vec![VALUE_VERSION];
-    postcard::to_extend(value, out)
-        .map_err(|e| StoreError::Encode(e.to_string()))
-        .map(|mut v| {
-            v.shrink_to_fit();
-            v
-        })
+    postcard::to_extend(value, out).map_err(|e| StoreError::Encode(e.to_string())).map(|mut v| {
+        v.shrink_to_fit();
+        v
+    })
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     match bytes.split_first() {
-        Some((&VALUE_VERSION, rest)) => {
-            postcard::from_bytes(rest).map_err(|e| StoreError::Decode(e.to_string()))
-        }
-        Some((&v, _)) => Err(StoreError::Decode(format!(
-            "unknown value encoding version {v}"
-        ))),
+        Some((&VALUE_VERSION, rest)) => postcard::from_bytes(rest).map_err(|e| StoreError::Decode(e.to_string())),
+        Some((&v, _)) => Err(StoreError::Decode(format!("unknown value encoding version {v}"))),
         None => Err(StoreError::Decode("empty value".into())),
     }
 }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use redb::{
-    ConcurrencyMode, Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableDefinition, WriteTransaction,
+    ConcurrencyMode, Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, WriteTransaction,
 };
 
 use crate::model::{Contact, Domain, HistoryEntry, LedgerEntry, Registrar, Timestamp, User};
@@ -26,17 +26,14 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
 const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
 /// (registrar id, domain name)
-const DOMAINS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> =
-    TableDefinition::new("domains_by_registrar");
+const DOMAINS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> = TableDefinition::new("domains_by_registrar");
 /// (expiry time, domain name): the lifecycle job's work list.
-const DOMAINS_BY_EXPIRY: TableDefinition<(i64, &str), ()> =
-    TableDefinition::new("domains_by_expiry");
+const DOMAINS_BY_EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("domains_by_expiry");
 const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
 /// (contact handle, domain name): which domains use a contact, in any role.
 const CONTACT_USES: TableDefinition<(&str, &str), ()> = TableDefinition::new("contact_uses");
 /// (registrar id, contact handle)
-const CONTACTS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> =
-    TableDefinition::new("contacts_by_registrar");
+const CONTACTS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> = TableDefinition::new("contacts_by_registrar");
 const REGISTRARS: TableDefinition<&str, &[u8]> = TableDefinition::new("registrars");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// (object key such as `domain:exemplo.pt`, global sequence) -> HistoryEntry
@@ -117,10 +114,7 @@ impl Store {
             return Err(StoreError::Exists(path.to_path_buf()));
         }
         let db = builder().create(path)?;
-        let store = Store {
-            db: Arc::new(db),
-            path: path.to_path_buf(),
-        };
+        let store = Store { db: Arc::new(db), path: path.to_path_buf() };
         let mut tx = store.write()?;
         tx.init_tables()?;
         tx.put_meta("schema_version", &SCHEMA_VERSION.to_le_bytes())?;
@@ -134,10 +128,7 @@ impl Store {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
         let db = builder().open(path)?;
-        let store = Store {
-            db: Arc::new(db),
-            path: path.to_path_buf(),
-        };
+        let store = Store { db: Arc::new(db), path: path.to_path_buf() };
         let version = store.read()?.schema_version()?;
         check_version(version)?;
         // Version 1 is the first layout: nothing to migrate yet. Migrations go here, each in its
@@ -150,16 +141,13 @@ impl Store {
     }
 
     pub fn read(&self) -> Result<ReadTx, StoreError> {
-        Ok(ReadTx {
-            txn: self.db.begin_read()?,
-        })
+        Ok(ReadTx { txn: self.db.begin_read()? })
     }
 
     /// A durable write transaction. Only the registry's writer thread calls this while serving.
     pub fn write(&self) -> Result<WriteTx, StoreError> {
         let mut txn = self.db.begin_write()?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| StoreError::Db(e.to_string()))?;
+        txn.set_durability(Durability::Immediate).map_err(|e| StoreError::Db(e.to_string()))?;
         Ok(WriteTx { txn, writes: 0 })
     }
 
@@ -172,10 +160,7 @@ impl Store {
 fn check_version(version: Option<u32>) -> Result<(), StoreError> {
     match version {
         None => Err(StoreError::NotNicbox),
-        Some(v) if v > SCHEMA_VERSION => Err(StoreError::TooNew {
-            found: v,
-            supported: SCHEMA_VERSION,
-        }),
+        Some(v) if v > SCHEMA_VERSION => Err(StoreError::TooNew { found: v, supported: SCHEMA_VERSION }),
         Some(_) => Ok(()),
     }
 }
@@ -198,9 +183,7 @@ impl ReadOnlyStore {
     }
 
     pub fn read(&self) -> Result<ReadTx, StoreError> {
-        Ok(ReadTx {
-            txn: self.db.begin_read()?,
-        })
+        Ok(ReadTx { txn: self.db.begin_read()? })
     }
 
     pub fn backup_to(&self, out: &Path) -> Result<BackupReport, StoreError> {
@@ -260,8 +243,7 @@ fn backup_from(src: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreE
     entries += copy_table(src, &txn, LEDGER)?;
     txn.commit()?;
     drop(db);
-    std::fs::rename(&tmp, out)
-        .map_err(|e| StoreError::Db(format!("rename {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, out).map_err(|e| StoreError::Db(format!("rename {}: {e}", tmp.display())))?;
     Ok(BackupReport { entries, domains })
 }
 
@@ -275,10 +257,7 @@ pub fn verify_file(path: &Path) -> Result<u64, StoreError> {
 macro_rules! read_methods {
     () => {
         pub fn schema_version(&self) -> Result<Option<u32>, StoreError> {
-            Ok(self
-                .get_meta("schema_version")?
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_le_bytes))
+            Ok(self.get_meta("schema_version")?.and_then(|b| b.try_into().ok()).map(u32::from_le_bytes))
         }
 
         pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -418,11 +397,7 @@ macro_rules! read_methods {
         }
 
         /// Domains expiring at or before `until`, earliest first, at most `limit`.
-        pub fn expiring(
-            &self,
-            until: Timestamp,
-            limit: usize,
-        ) -> Result<Vec<(Timestamp, String)>, StoreError> {
+        pub fn expiring(&self, until: Timestamp, limit: usize) -> Result<Vec<(Timestamp, String)>, StoreError> {
             let t = self.txn.open_table(DOMAINS_BY_EXPIRY)?;
             let mut out = Vec::new();
             for item in t.range((i64::MIN, "")..)? {
@@ -451,11 +426,7 @@ macro_rules! read_methods {
         }
 
         /// A registrar's balance movements, oldest first.
-        pub fn ledger(
-            &self,
-            registrar: &str,
-            limit: usize,
-        ) -> Result<Vec<LedgerEntry>, StoreError> {
+        pub fn ledger(&self, registrar: &str, limit: usize) -> Result<Vec<LedgerEntry>, StoreError> {
             let t = self.txn.open_table(LEDGER)?;
             let mut out = Vec::new();
             for item in t.range((registrar, 0u64)..=(registrar, u64::MAX))? {
@@ -494,10 +465,7 @@ impl ReadTx {
     read_methods!();
 
     /// Every domain (for `check`'s consistency audit and exports): calls `f` on each in name order.
-    pub fn for_each_domain(
-        &self,
-        mut f: impl FnMut(Domain) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+    pub fn for_each_domain(&self, mut f: impl FnMut(Domain) -> Result<(), StoreError>) -> Result<(), StoreError> {
         let t = self.txn.open_table(DOMAINS)?;
         for item in t.iter()? {
             let (_, v) = item?;
@@ -508,10 +476,7 @@ impl ReadTx {
 
     /// Consistency audit: every index entry points at its record and every record is indexed,
     /// and the domain counters equal a count. Returns the problems found (empty when sound).
-    pub fn audit(
-        &self,
-        counter_keys: &dyn Fn(&Domain) -> Vec<String>,
-    ) -> Result<Vec<String>, StoreError> {
+    pub fn audit(&self, counter_keys: &dyn Fn(&Domain) -> Vec<String>) -> Result<Vec<String>, StoreError> {
         let mut problems = Vec::new();
         let mut expected: std::collections::BTreeMap<String, i64> = Default::default();
         let by_reg = self.txn.open_table(DOMAINS_BY_REGISTRAR)?;
@@ -524,14 +489,8 @@ impl ReadTx {
             for k in counter_keys(&d) {
                 *expected.entry(k).or_default() += 1;
             }
-            if by_reg
-                .get((d.registrar.as_str(), d.name.as_str()))?
-                .is_none()
-            {
-                problems.push(format!(
-                    "domain {} missing from the registrar index",
-                    d.name
-                ));
+            if by_reg.get((d.registrar.as_str(), d.name.as_str()))?.is_none() {
+                problems.push(format!("domain {} missing from the registrar index", d.name));
             }
             if by_exp.get((d.expires.0, d.name.as_str()))?.is_none() {
                 problems.push(format!("domain {} missing from the expiry index", d.name));
@@ -539,31 +498,19 @@ impl ReadTx {
             for h in contacts_of(&d) {
                 uses_expected += 1;
                 if uses.get((h.as_str(), d.name.as_str()))?.is_none() {
-                    problems.push(format!(
-                        "domain {} missing from the uses of contact {h}",
-                        d.name
-                    ));
+                    problems.push(format!("domain {} missing from the uses of contact {h}", d.name));
                 }
             }
             Ok(())
         })?;
         if by_reg.len()? != domains {
-            problems.push(format!(
-                "registrar index has {} entries for {domains} domains",
-                by_reg.len()?
-            ));
+            problems.push(format!("registrar index has {} entries for {domains} domains", by_reg.len()?));
         }
         if uses.len()? != uses_expected {
-            problems.push(format!(
-                "contact-use index has {} entries, the domains give {uses_expected}",
-                uses.len()?
-            ));
+            problems.push(format!("contact-use index has {} entries, the domains give {uses_expected}", uses.len()?));
         }
         if by_exp.len()? != domains {
-            problems.push(format!(
-                "expiry index has {} entries for {domains} domains",
-                by_exp.len()?
-            ));
+            problems.push(format!("expiry index has {} entries for {domains} domains", by_exp.len()?));
         }
         for (k, v) in self.counters_with_prefix("domains")? {
             let want = expected.remove(&k).unwrap_or(0);
@@ -672,9 +619,7 @@ impl WriteTx {
     pub fn put_domain(&mut self, old: Option<&Domain>, new: &Domain) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(new)?;
-        self.txn
-            .open_table(DOMAINS)?
-            .insert(new.name.as_str(), bytes.as_slice())?;
+        self.txn.open_table(DOMAINS)?.insert(new.name.as_str(), bytes.as_slice())?;
         let (old_reg, old_exp) = match old {
             Some(o) => (Some(o.registrar.as_str()), Some(o.expires)),
             None => (None, None),
@@ -711,27 +656,17 @@ impl WriteTx {
     pub fn remove_domain(&mut self, old: &Domain) -> Result<(), StoreError> {
         self.writes += 1;
         self.txn.open_table(DOMAINS)?.remove(old.name.as_str())?;
-        self.txn
-            .open_table(DOMAINS_BY_REGISTRAR)?
-            .remove((old.registrar.as_str(), old.name.as_str()))?;
-        self.txn
-            .open_table(DOMAINS_BY_EXPIRY)?
-            .remove((old.expires.0, old.name.as_str()))?;
+        self.txn.open_table(DOMAINS_BY_REGISTRAR)?.remove((old.registrar.as_str(), old.name.as_str()))?;
+        self.txn.open_table(DOMAINS_BY_EXPIRY)?.remove((old.expires.0, old.name.as_str()))?;
         Ok(())
     }
 
     pub fn put_contact(&mut self, c: &Contact) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(c)?;
-        let previous = self
-            .txn
-            .open_table(CONTACTS)?
-            .insert(c.handle.as_str(), bytes.as_slice())?
-            .is_some();
+        let previous = self.txn.open_table(CONTACTS)?.insert(c.handle.as_str(), bytes.as_slice())?.is_some();
         if !previous {
-            self.txn
-                .open_table(CONTACTS_BY_REGISTRAR)?
-                .insert((c.registrar.as_str(), c.handle.as_str()), ())?;
+            self.txn.open_table(CONTACTS_BY_REGISTRAR)?.insert((c.registrar.as_str(), c.handle.as_str()), ())?;
         }
         Ok(())
     }
@@ -739,36 +674,28 @@ impl WriteTx {
     pub fn put_registrar(&mut self, r: &Registrar) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(r)?;
-        self.txn
-            .open_table(REGISTRARS)?
-            .insert(r.id.as_str(), bytes.as_slice())?;
+        self.txn.open_table(REGISTRARS)?.insert(r.id.as_str(), bytes.as_slice())?;
         Ok(())
     }
 
     pub fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(u)?;
-        self.txn
-            .open_table(USERS)?
-            .insert(u.name.as_str(), bytes.as_slice())?;
+        self.txn.open_table(USERS)?.insert(u.name.as_str(), bytes.as_slice())?;
         Ok(())
     }
 
     pub fn append_history(&mut self, object: &str, e: &HistoryEntry) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(e)?;
-        self.txn
-            .open_table(HISTORY)?
-            .insert((object, e.seq), bytes.as_slice())?;
+        self.txn.open_table(HISTORY)?.insert((object, e.seq), bytes.as_slice())?;
         Ok(())
     }
 
     pub fn append_ledger(&mut self, e: &LedgerEntry) -> Result<(), StoreError> {
         self.writes += 1;
         let bytes = codec::encode(e)?;
-        self.txn
-            .open_table(LEDGER)?
-            .insert((e.registrar.as_str(), e.seq), bytes.as_slice())?;
+        self.txn.open_table(LEDGER)?.insert((e.registrar.as_str(), e.seq), bytes.as_slice())?;
         Ok(())
     }
 }

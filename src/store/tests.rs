@@ -38,26 +38,14 @@ fn domain(name: &str, registrar: &str, expires: i64) -> Domain {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Put {
-        name: u8,
-        registrar: u8,
-        expires: u8,
-    },
-    Remove {
-        name: u8,
-    },
-    Abort {
-        name: u8,
-    },
+    Put { name: u8, registrar: u8, expires: u8 },
+    Remove { name: u8 },
+    Abort { name: u8 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0u8..20, 0u8..3, 0u8..10).prop_map(|(name, registrar, expires)| Op::Put {
-            name,
-            registrar,
-            expires
-        }),
+        (0u8..20, 0u8..3, 0u8..10).prop_map(|(name, registrar, expires)| Op::Put { name, registrar, expires }),
         (0u8..20).prop_map(|name| Op::Remove { name }),
         (0u8..20).prop_map(|name| Op::Abort { name }),
     ]
@@ -122,8 +110,7 @@ fn newer_schema_is_refused_with_a_clear_message() {
     {
         let s = Store::create(&path).unwrap();
         let mut tx = s.write().unwrap();
-        tx.put_meta("schema_version", &(SCHEMA_VERSION + 1).to_le_bytes())
-            .unwrap();
+        tx.put_meta("schema_version", &(SCHEMA_VERSION + 1).to_le_bytes()).unwrap();
         tx.commit().unwrap();
     }
     let e = Store::open(&path).err().unwrap();
@@ -145,18 +132,14 @@ fn backup_is_a_complete_copy_and_never_overwrites() {
     let s = Store::create(&dir.path().join("t.redb")).unwrap();
     let mut tx = s.write().unwrap();
     for i in 0..50 {
-        tx.put_domain(None, &domain(&format!("b{i}.pt"), "r", i))
-            .unwrap();
+        tx.put_domain(None, &domain(&format!("b{i}.pt"), "r", i)).unwrap();
     }
     tx.counter_add("domains.all", 50).unwrap();
     tx.commit().unwrap();
     let out = dir.path().join("backup.redb");
     let report = s.backup_to(&out).unwrap();
     assert_eq!(report.domains, 50);
-    assert!(
-        s.backup_to(&out).is_err(),
-        "a second backup must not overwrite the first"
-    );
+    assert!(s.backup_to(&out).is_err(), "a second backup must not overwrite the first");
     drop(s);
     let b = Store::open(&out).unwrap();
     let r = b.read().unwrap();
@@ -172,8 +155,7 @@ fn counters_move_by_difference_and_vanish_at_zero() {
     let s = Store::create(&dir.path().join("t.redb")).unwrap();
     let mut tx = s.write().unwrap();
     tx.counters_move(&[], &["a".into(), "b".into()]).unwrap();
-    tx.counters_move(&["a".into(), "b".into()], &["b".into(), "c".into()])
-        .unwrap();
+    tx.counters_move(&["a".into(), "b".into()], &["b".into(), "c".into()]).unwrap();
     assert_eq!(tx.counter("a").unwrap(), 0);
     assert_eq!(tx.counter("b").unwrap(), 1);
     assert_eq!(tx.counter("c").unwrap(), 1);

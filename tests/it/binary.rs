@@ -14,23 +14,9 @@ fn init_with_registrar(config: &Path, id: &str, cents: i64) -> String {
     let c = config.to_str().unwrap();
     let (code, out, err) = run(&["init", "--config", c]);
     assert_eq!(code, 0, "init: {out} {err}");
-    let (code, out, err) = run(&[
-        "registrar",
-        "add",
-        "--config",
-        c,
-        "--id",
-        id,
-        "--name",
-        "Registos Teste, Lda.",
-    ]);
+    let (code, out, err) = run(&["registrar", "add", "--config", c, "--id", id, "--name", "Registos Teste, Lda."]);
     assert_eq!(code, 0, "registrar add: {out} {err}");
-    let key = out
-        .lines()
-        .find_map(|l| l.split("): ").nth(1))
-        .expect("key printed")
-        .trim()
-        .to_string();
+    let key = out.lines().find_map(|l| l.split("): ").nth(1)).expect("key printed").trim().to_string();
     assert!(key.starts_with(&format!("nbx_{id}_")), "{out}");
     if cents != 0 {
         let (code, out, err) = run(&[
@@ -51,13 +37,7 @@ fn init_with_registrar(config: &Path, id: &str, cents: i64) -> String {
 }
 
 fn create_contact(agent: &ureq::Agent, s: &Server, key: &str) -> String {
-    let (status, v) = http_call(
-        agent,
-        "POST",
-        &s.url("/api/v1/contacts"),
-        Some(key),
-        Some(&org_body()),
-    );
+    let (status, v) = http_call(agent, "POST", &s.url("/api/v1/contacts"), Some(key), Some(&org_body()));
     assert_eq!(status, 201, "{v}");
     v["handle"].as_str().unwrap().to_string()
 }
@@ -79,41 +59,21 @@ fn a_new_operator_registers_a_domain_following_the_readme() {
 
     let s = Server::serve(&config);
     let agent = http_agent();
-    let (status, v) = http_call(
-        &agent,
-        "GET",
-        &s.url("/api/v1/domains/check?name=novo.pt"),
-        Some(&key),
-        None,
-    );
+    let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/domains/check?name=novo.pt"), Some(&key), None);
     assert_eq!(status, 200);
     assert_eq!(v["results"][0]["available"], true, "{v}");
     let handle = create_contact(&agent, &s, &key);
-    let (status, v) = http_call(
-        &agent,
-        "POST",
-        &s.url("/api/v1/domains"),
-        Some(&key),
-        Some(&domain_body("novo.pt", &handle)),
-    );
+    let (status, v) =
+        http_call(&agent, "POST", &s.url("/api/v1/domains"), Some(&key), Some(&domain_body("novo.pt", &handle)));
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["status"], json!(["ok"]));
-    let (status, v) = http_call(
-        &agent,
-        "GET",
-        &s.url("/api/v1/domains/check?name=novo.pt"),
-        Some(&key),
-        None,
-    );
+    let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/domains/check?name=novo.pt"), Some(&key), None);
     assert_eq!(status, 200);
     assert_eq!(v["results"][0]["reason"], "registered");
     let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/account"), Some(&key), None);
     assert_eq!(status, 200);
     assert_eq!(v["balance"]["cents"], 100_000 - 1_000);
-    assert_eq!(
-        http_call(&agent, "GET", &s.url("/healthz"), None, None).0,
-        200
-    );
+    assert_eq!(http_call(&agent, "GET", &s.url("/healthz"), None, None).0, 200);
     let status = s.terminate();
     assert_eq!(status.code(), Some(0), "SIGTERM is a clean exit");
 
@@ -127,21 +87,13 @@ fn a_new_operator_registers_a_domain_following_the_readme() {
 fn bad_input_on_the_command_line_is_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        "data_dir = \"d\"\n[http]\nlisten = \"nowhere\"\n[[tld]]\nname = \"pt\"\n",
-    )
-    .unwrap();
+    std::fs::write(&bad, "data_dir = \"d\"\n[http]\nlisten = \"nowhere\"\n[[tld]]\nname = \"pt\"\n").unwrap();
     let (code, out, err) = run(&["check", "--config", bad.to_str().unwrap()]);
     assert_eq!(code, 2, "{out} {err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("http.listen"), "{err}");
 
-    std::fs::write(
-        &bad,
-        "data_dir = \"d\"\ncolour = \"blue\"\n[[tld]]\nname = \"pt\"\n",
-    )
-    .unwrap();
+    std::fs::write(&bad, "data_dir = \"d\"\ncolour = \"blue\"\n[[tld]]\nname = \"pt\"\n").unwrap();
     let (code, _, err) = run(&["serve", "--config", bad.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("colour"), "{err}");
@@ -150,17 +102,9 @@ fn bad_input_on_the_command_line_is_one_line_and_exit_2() {
     assert_eq!(code, 2, "{err}");
     let (code, _, _) = run(&["frobnicate"]);
     assert_eq!(code, 2);
-    let (code, _, _) = run(&[
-        "user", "add", "--config", "x.toml", "--name", "a", "--role", "god",
-    ]);
+    let (code, _, _) = run(&["user", "add", "--config", "x.toml", "--name", "a", "--role", "god"]);
     assert_eq!(code, 2);
-    let (code, _, err) = run(&[
-        "demo",
-        "--http",
-        "not-an-address",
-        "--data",
-        dir.path().join("d").to_str().unwrap(),
-    ]);
+    let (code, _, err) = run(&["demo", "--http", "not-an-address", "--data", dir.path().join("d").to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
 }
 
@@ -169,33 +113,18 @@ fn demo_serves_a_seeded_registry_and_writes_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let s = Server::start(
-        &[
-            "demo",
-            "--data",
-            data.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--whois",
-            "127.0.0.1:0",
-        ],
+        &["demo", "--data", data.to_str().unwrap(), "--http", "127.0.0.1:0", "--whois", "127.0.0.1:0"],
         dir.path(),
     );
     let creds: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
     assert_eq!(creds["admin"]["username"], "admin");
     assert!(creds["admin"]["password"].as_str().unwrap().len() >= 16);
     let regs = creds["registrars"].as_array().unwrap();
     assert_eq!(regs.len(), 2);
     let key = regs[0]["api_key"].as_str().unwrap();
     let agent = http_agent();
-    let (status, v) = http_call(
-        &agent,
-        "GET",
-        &s.url("/api/v1/domains/check?name=novo.pt"),
-        Some(key),
-        None,
-    );
+    let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/domains/check?name=novo.pt"), Some(key), None);
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["results"][0]["name"], "novo.pt");
     // About 2,000 domains, with IDNs and DNSSEC among them.
@@ -219,10 +148,7 @@ fn demo_serves_a_seeded_registry_and_writes_credentials() {
                     let (_, c) = http_call(
                         &agent,
                         "GET",
-                        &s.url(&format!(
-                            "/api/v1/contacts/{}",
-                            d["registrant"].as_str().unwrap()
-                        )),
+                        &s.url(&format!("/api/v1/contacts/{}", d["registrant"].as_str().unwrap())),
                         Some(key),
                         None,
                     );
@@ -243,15 +169,7 @@ fn demo_serves_a_seeded_registry_and_writes_credentials() {
 
     // A second run reuses the directory: same credentials, same data.
     let s = Server::start(
-        &[
-            "demo",
-            "--data",
-            data.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--whois",
-            "127.0.0.1:0",
-        ],
+        &["demo", "--data", data.to_str().unwrap(), "--http", "127.0.0.1:0", "--whois", "127.0.0.1:0"],
         dir.path(),
     );
     let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/account"), Some(key), None);
@@ -275,13 +193,8 @@ fn kill_9_loses_no_acknowledged_registration() {
     let base = s.url("");
     let mut threads = Vec::new();
     for t in 0..16 {
-        let (ack, stop, key, handle, base) = (
-            acknowledged.clone(),
-            stop.clone(),
-            key.clone(),
-            handle.clone(),
-            base.clone(),
-        );
+        let (ack, stop, key, handle, base) =
+            (acknowledged.clone(), stop.clone(), key.clone(), handle.clone(), base.clone());
         threads.push(std::thread::spawn(move || {
             let agent = http_agent();
             let mut i = 0;
@@ -317,11 +230,7 @@ fn kill_9_loses_no_acknowledged_registration() {
     }
     drop(s);
     let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(
-        acknowledged.len() >= 300,
-        "only {} registrations before the kill",
-        acknowledged.len()
-    );
+    assert!(acknowledged.len() >= 300, "only {} registrations before the kill", acknowledged.len());
 
     let s = Server::serve(&config);
     let mut listed = 0;
@@ -340,22 +249,13 @@ fn kill_9_loses_no_acknowledged_registration() {
         }
     }
     for name in &acknowledged {
-        let (status, v) = http_call(
-            &agent,
-            "GET",
-            &s.url(&format!("/api/v1/domains/{name}")),
-            Some(&key),
-            None,
-        );
+        let (status, v) = http_call(&agent, "GET", &s.url(&format!("/api/v1/domains/{name}")), Some(&key), None);
         assert_eq!(status, 200, "{name} was acknowledged but is missing: {v}");
     }
     assert!(listed >= acknowledged.len());
     // The balance equals the opening balance minus one charge per stored domain.
     let (_, v) = http_call(&agent, "GET", &s.url("/api/v1/account"), Some(&key), None);
-    assert_eq!(
-        v["balance"]["cents"].as_i64().unwrap(),
-        100_000_000 - 1_000 * listed as i64
-    );
+    assert_eq!(v["balance"]["cents"].as_i64().unwrap(), 100_000_000 - 1_000 * listed as i64);
     assert_eq!(s.terminate().code(), Some(0));
     let (code, out, err) = run(&["check", "--config", config.to_str().unwrap()]);
     assert_eq!(code, 0, "database inconsistent after kill -9: {out} {err}");
@@ -391,13 +291,8 @@ fn backup_while_serving_then_restore() {
     // A backup never overwrites.
     let (code, _, _) = run(&["backup", "--config", &c, "--out", out.to_str().unwrap()]);
     assert_eq!(code, 2);
-    let (status, _) = http_call(
-        &agent,
-        "POST",
-        &s.url("/api/v1/domains"),
-        Some(&key),
-        Some(&domain_body("depois.pt", &handle)),
-    );
+    let (status, _) =
+        http_call(&agent, "POST", &s.url("/api/v1/domains"), Some(&key), Some(&domain_body("depois.pt", &handle)));
     assert_eq!(status, 201);
     // Restore is refused while the server runs.
     let (code, _, err) = run(&["restore", "--config", &c, "--from", out.to_str().unwrap()]);
@@ -408,28 +303,8 @@ fn backup_while_serving_then_restore() {
     let (code, stdout, err) = run(&["restore", "--config", &c, "--from", out.to_str().unwrap()]);
     assert_eq!(code, 0, "{stdout} {err}");
     let s = Server::serve(&config);
-    assert_eq!(
-        http_call(
-            &agent,
-            "GET",
-            &s.url("/api/v1/domains/antes7.pt"),
-            Some(&key),
-            None
-        )
-        .0,
-        200
-    );
-    assert_eq!(
-        http_call(
-            &agent,
-            "GET",
-            &s.url("/api/v1/domains/depois.pt"),
-            Some(&key),
-            None
-        )
-        .0,
-        404
-    );
+    assert_eq!(http_call(&agent, "GET", &s.url("/api/v1/domains/antes7.pt"), Some(&key), None).0, 200);
+    assert_eq!(http_call(&agent, "GET", &s.url("/api/v1/domains/depois.pt"), Some(&key), None).0, 404);
     assert_eq!(s.terminate().code(), Some(0));
     let (code, out, err) = run(&["check", "--config", &c]);
     assert_eq!(code, 0, "{out} {err}");
@@ -498,4 +373,49 @@ fn import_reports_refused_lines_and_keeps_the_rest() {
     let (code, out, err) = run(&["check", "--config", &c]);
     assert_eq!(code, 0, "{out} {err}");
     assert!(out.contains("51 domains"), "{out}");
+}
+
+#[test]
+fn https_only_when_a_certificate_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "listen = \"127.0.0.1:0\"\n[whois]",
+        "listen = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n[whois]",
+    );
+    std::fs::write(&config, text).unwrap();
+    init_with_registrar(&config, "ptreg", 0);
+    let s = Server::serve(&config);
+    assert!(s.log.lock().unwrap().iter().any(|l| l.contains("listening protocol=https")));
+    let curl = |scheme: &str| {
+        std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--cacert"])
+            .arg(&cert)
+            .arg(format!("{scheme}://{}/healthz", s.http))
+            .output()
+            .unwrap()
+    };
+    let out = curl("https");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "HTTPS answers with the configured certificate");
+    let out = curl("http");
+    assert_ne!(String::from_utf8_lossy(&out.stdout), "200", "plain HTTP is not served on an HTTPS listener");
+    assert_eq!(s.terminate().code(), Some(0));
+
+    // A key that does not exist: one line naming the file, no listener.
+    let bad = std::fs::read_to_string(&config).unwrap().replace("key.pem", "missing-key.pem");
+    std::fs::write(&config, bad).unwrap();
+    let (code, _, err) = run(&["serve", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("missing-key.pem"), "{err}");
 }

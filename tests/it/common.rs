@@ -40,7 +40,8 @@ transfer = 500
 restore = 3000
 "#;
 
-pub const RESERVED: &str = "lisboa geographic: district\nnic protocol: registry\nexemplo-reservado.com.pt registry: held for a test\n";
+pub const RESERVED: &str =
+    "lisboa geographic: district\nnic protocol: registry\nexemplo-reservado.com.pt registry: held for a test\n";
 pub const BLOCKED: &str = "merda offensive: vulgar term\n";
 
 /// Writes a configuration (plus `extra` TOML appended) and list files into `dir`.
@@ -71,12 +72,7 @@ impl Env {
         let clock = Clock::manual(Timestamp(T0));
         let registry = Registry::with_clock(store, settings, clock.clone());
         let app = nicbox::http::app(registry.clone());
-        Env {
-            dir,
-            registry,
-            app,
-            clock,
-        }
+        Env { dir, registry, app, clock }
     }
 
     pub fn new() -> Env {
@@ -102,16 +98,8 @@ impl Env {
     }
 
     /// An HTTP request to the router in memory: (status, JSON body or Null, content type).
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        key: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let (s, v, _) = self
-            .call_full(method, path, key, body.map(|b| b.to_string()))
-            .await;
+    pub async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let (s, v, _) = self.call_full(method, path, key, body.map(|b| b.to_string())).await;
         (s, v)
     }
 
@@ -127,31 +115,20 @@ impl Env {
             req = req.header("authorization", format!("Bearer {k}"));
         }
         let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(b))
-                .unwrap(),
+            Some(b) => req.header("content-type", "application/json").body(Body::from(b)).unwrap(),
             None => req.body(Body::empty()).unwrap(),
         };
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
-        let ct = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
-            .await
-            .unwrap();
+        let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
         let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, v, ct)
     }
 
     /// Creates a contact through the API; returns its handle.
     pub async fn contact(&self, key: &str, body: Value) -> String {
-        let (s, v) = self
-            .call("POST", "/api/v1/contacts", Some(key), Some(body))
-            .await;
+        let (s, v) = self.call("POST", "/api/v1/contacts", Some(key), Some(body)).await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v["handle"].as_str().unwrap().to_string()
     }
@@ -162,21 +139,14 @@ impl Env {
     }
 
     /// Registers `name` with a standard body plus `extra` fields; returns (status, body).
-    pub async fn register(
-        &self,
-        key: &str,
-        name: &str,
-        handle: &str,
-        extra: Value,
-    ) -> (StatusCode, Value) {
+    pub async fn register(&self, key: &str, name: &str, handle: &str, extra: Value) -> (StatusCode, Value) {
         let mut body = json!({"name": name, "period_years": 1, "registrant": handle, "admin": handle, "tech": handle});
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             for (k, v) in e {
                 b.insert(k.clone(), v.clone());
             }
         }
-        self.call("POST", "/api/v1/domains", Some(key), Some(body))
-            .await
+        self.call("POST", "/api/v1/domains", Some(key), Some(body)).await
     }
 
     pub async fn balance(&self, key: &str) -> i64 {
@@ -217,10 +187,7 @@ pub fn binary() -> &'static str {
 impl Server {
     /// Starts `nicbox serve --config F` and waits for its `listening` lines.
     pub fn serve(config: &Path) -> Server {
-        Server::start(
-            &["serve", "--config", config.to_str().unwrap()],
-            config.parent().unwrap(),
-        )
+        Server::start(&["serve", "--config", config.to_str().unwrap()], config.parent().unwrap())
     }
 
     pub fn start(args: &[&str], dir: &Path) -> Server {
@@ -239,13 +206,14 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if let Some(i) = line.find("listening protocol=http addr=") {
-                    let addr = line[i + "listening protocol=http addr=".len()..]
-                        .trim()
-                        .to_string();
-                    let _ = tx.send(addr);
-                }
+                let plain = strip_ansi(&line);
                 log2.lock().unwrap().push(line);
+                for proto in ["http", "https"] {
+                    let marker = format!("listening protocol={proto} addr=");
+                    if let Some(i) = plain.find(&marker) {
+                        let _ = tx.send(plain[i + marker.len()..].trim().to_string());
+                    }
+                }
             }
         });
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -254,23 +222,11 @@ impl Server {
                 break strip_ansi(&a).parse().expect("listening address");
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "nicbox exited with {status} before listening: {:?}",
-                    log.lock().unwrap()
-                );
+                panic!("nicbox exited with {status} before listening: {:?}", log.lock().unwrap());
             }
-            assert!(
-                Instant::now() < deadline,
-                "nicbox did not start: {:?}",
-                log.lock().unwrap()
-            );
+            assert!(Instant::now() < deadline, "nicbox did not start: {:?}", log.lock().unwrap());
         };
-        Server {
-            child,
-            http,
-            dir: dir.to_path_buf(),
-            log,
-        }
+        Server { child, http, dir: dir.to_path_buf(), log }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -319,11 +275,7 @@ pub fn strip_ansi(s: &str) -> String {
 
 /// Runs the binary to completion: (exit code, stdout, stderr).
 pub fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(binary())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = Command::new(binary()).args(args).stdin(Stdio::null()).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -366,8 +318,7 @@ pub fn http_call(
             if let Some(a) = &auth {
                 r = r.header("authorization", a);
             }
-            r.header("content-type", "application/json")
-                .send(b.map(|b| b.to_string()).unwrap_or_default())
+            r.header("content-type", "application/json").send(b.map(|b| b.to_string()).unwrap_or_default())
         }
     };
     match resp {

@@ -25,10 +25,7 @@ fn document_lists_exactly_the_routes_of_the_code() {
             }
         }
     }
-    let in_code: BTreeSet<(String, String)> = ROUTES
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
+    let in_code: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(in_doc, in_code);
 }
 
@@ -50,15 +47,9 @@ async fn every_documented_route_is_served() {
     let env = Env::new();
     let key = env.registrar("docs", 0).await;
     for (method, path) in ROUTES {
-        let concrete = format!(
-            "/api/v1{}",
-            path.replace("{name}", "exemplo.pt")
-                .replace("{handle}", "C0000001")
-        );
+        let concrete = format!("/api/v1{}", path.replace("{name}", "exemplo.pt").replace("{handle}", "C0000001"));
         let body = (*method != "get").then(|| serde_json::json!({}));
-        let (status, v) = env
-            .call(&method.to_uppercase(), &concrete, Some(&key), body)
-            .await;
+        let (status, v) = env.call(&method.to_uppercase(), &concrete, Some(&key), body).await;
         assert_ne!(status.as_u16(), 405, "{method} {path}: {v}");
         if status.as_u16() == 404 {
             // A 404 must be the registry's answer about the object, not an unknown route.
@@ -69,9 +60,7 @@ async fn every_documented_route_is_served() {
             );
         }
     }
-    let (status, _, ct) = env
-        .call_full("GET", "/api/v1/openapi.json", None, None)
-        .await;
+    let (status, _, ct) = env.call_full("GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(status.as_u16(), 200);
     assert!(ct.starts_with("application/json"));
 }

@@ -51,17 +51,10 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn openapi() -> Response {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
-    )
-        .into_response()
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-async fn account(
-    State(s): State<AppState>,
-    Authed(r): Authed,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn account(State(s): State<AppState>, Authed(r): Authed) -> Result<Json<serde_json::Value>, ApiError> {
     let prices: serde_json::Map<String, serde_json::Value> = s
         .registry
         .registrar_prices(&r)
@@ -100,10 +93,7 @@ fn paging(q: Option<&str>) -> Result<(usize, Option<String>), ApiError> {
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=PAGE_SIZE_MAX).contains(&n) => n,
             _ => {
-                return Err(ApiError::new(
-                    Code::InvalidRequest,
-                    format!("limit must be 1 to {PAGE_SIZE_MAX}"),
-                ));
+                return Err(ApiError::new(Code::InvalidRequest, format!("limit must be 1 to {PAGE_SIZE_MAX}")));
             }
         },
     };
@@ -117,11 +107,7 @@ async fn contact_list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (limit, after) = paging(q.as_deref())?;
     let list = s.registry.contact_list(&r.id, after.as_deref(), limit)?;
-    let next = if list.len() == limit {
-        list.last().map(|c| c.handle.clone())
-    } else {
-        None
-    };
+    let next = if list.len() == limit { list.last().map(|c| c.handle.clone()) } else { None };
     let contacts: Vec<ContactView> = list.iter().map(ContactView::from).collect();
     Ok(Json(json!({ "contacts": contacts, "next": next })))
 }
@@ -140,9 +126,7 @@ async fn contact_get(
     Authed(r): Authed,
     Path(handle): Path<String>,
 ) -> Result<Json<ContactView>, ApiError> {
-    Ok(Json(ContactView::from(
-        &s.registry.contact_get(&r.id, &handle)?,
-    )))
+    Ok(Json(ContactView::from(&s.registry.contact_get(&r.id, &handle)?)))
 }
 
 async fn contact_update(
@@ -151,9 +135,7 @@ async fn contact_update(
     Path(handle): Path<String>,
     ApiJson(patch): ApiJson<ContactPatch>,
 ) -> Result<Json<ContactView>, ApiError> {
-    Ok(Json(ContactView::from(
-        &s.registry.contact_update(&r.id, &handle, patch).await?,
-    )))
+    Ok(Json(ContactView::from(&s.registry.contact_update(&r.id, &handle, patch).await?)))
 }
 
 async fn domain_list(
@@ -163,15 +145,8 @@ async fn domain_list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (limit, after) = paging(q.as_deref())?;
     let list = s.registry.domain_list(&r.id, after.as_deref(), limit)?;
-    let next = if list.len() == limit {
-        list.last().map(|d| d.name.clone())
-    } else {
-        None
-    };
-    let domains: Vec<DomainView> = list
-        .iter()
-        .map(|d| DomainView::new(d, s.registry.policy(), true))
-        .collect();
+    let next = if list.len() == limit { list.last().map(|d| d.name.clone()) } else { None };
+    let domains: Vec<DomainView> = list.iter().map(|d| DomainView::new(d, s.registry.policy(), true)).collect();
     Ok(Json(json!({ "domains": domains, "next": next })))
 }
 
@@ -181,11 +156,7 @@ async fn domain_create(
     ApiJson(req): ApiJson<DomainCreate>,
 ) -> Result<Response, ApiError> {
     let d = s.registry.domain_create(&r.id, req).await?;
-    let status = if d.has(Status::PendingCreate) {
-        StatusCode::ACCEPTED
-    } else {
-        StatusCode::CREATED
-    };
+    let status = if d.has(Status::PendingCreate) { StatusCode::ACCEPTED } else { StatusCode::CREATED };
     Ok((status, Json(DomainView::new(&d, s.registry.policy(), true))).into_response())
 }
 
@@ -214,9 +185,6 @@ async fn domain_history(
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let entries = s.registry.domain_history(&r.id, &name)?;
-    let history: Vec<HistoryView> = entries
-        .iter()
-        .map(|e| HistoryView::new(e, s.registry.policy()))
-        .collect();
+    let history: Vec<HistoryView> = entries.iter().map(|e| HistoryView::new(e, s.registry.policy())).collect();
     Ok(Json(json!({ "history": history })))
 }

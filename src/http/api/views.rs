@@ -72,10 +72,7 @@ pub struct DomainView {
 impl DomainView {
     /// `sponsor`: whether the reader sponsors the domain (only then is the auth code shown).
     pub fn new(d: &Domain, policy: &Policy, sponsor: bool) -> DomainView {
-        let min_ns = policy
-            .tld_of(&d.name)
-            .map(|t| t.profile.nameservers_min_delegated)
-            .unwrap_or(2);
+        let min_ns = policy.tld_of(&d.name).map(|t| t.profile.nameservers_min_delegated).unwrap_or(2);
         DomainView {
             name: d.name.clone(),
             unicode_name: d.unicode_name.clone(),
@@ -123,23 +120,15 @@ pub struct HistoryView {
 fn snapshot_json(s: &Snapshot, policy: &Policy) -> Value {
     match s {
         Snapshot::Domain(d) => {
-            let mut v =
-                serde_json::to_value(DomainView::new(d, policy, false)).unwrap_or(Value::Null);
+            let mut v = serde_json::to_value(DomainView::new(d, policy, false)).unwrap_or(Value::Null);
             // Auth codes never appear in history.
             if let Value::Object(m) = &mut v {
                 m.remove("auth_code");
             }
             v
         }
-        Snapshot::Contact(c) => {
-            serde_json::to_value(ContactView::from(c.as_ref())).unwrap_or(Value::Null)
-        }
-        Snapshot::Registrar {
-            id,
-            name,
-            balance_cents,
-            enabled,
-        } => {
+        Snapshot::Contact(c) => serde_json::to_value(ContactView::from(c.as_ref())).unwrap_or(Value::Null),
+        Snapshot::Registrar { id, name, balance_cents, enabled } => {
             json!({"id": id, "name": name, "balance_cents": balance_cents, "enabled": enabled})
         }
     }
@@ -155,10 +144,7 @@ pub fn diff(before: &Value, after: &Value) -> Value {
         if out.contains_key(key) {
             continue;
         }
-        let (x, y) = (
-            b.get(key).unwrap_or(&Value::Null),
-            a.get(key).unwrap_or(&Value::Null),
-        );
+        let (x, y) = (b.get(key).unwrap_or(&Value::Null), a.get(key).unwrap_or(&Value::Null));
         if x != y {
             out.insert(key.clone(), json!({"before": x, "after": y}));
         }
@@ -168,16 +154,8 @@ pub fn diff(before: &Value, after: &Value) -> Value {
 
 impl HistoryView {
     pub fn new(e: &HistoryEntry, policy: &Policy) -> HistoryView {
-        let before = e
-            .before
-            .as_ref()
-            .map(|s| snapshot_json(s, policy))
-            .unwrap_or(Value::Null);
-        let after = e
-            .after
-            .as_ref()
-            .map(|s| snapshot_json(s, policy))
-            .unwrap_or(Value::Null);
+        let before = e.before.as_ref().map(|s| snapshot_json(s, policy)).unwrap_or(Value::Null);
+        let after = e.after.as_ref().map(|s| snapshot_json(s, policy)).unwrap_or(Value::Null);
         HistoryView {
             seq: e.seq,
             at: e.at.to_rfc3339(),
