@@ -54,6 +54,8 @@ struct RawHttp {
     listen: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    api_rate_per_second: Option<u32>,
+    api_burst: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +102,9 @@ struct RawPrices {
 pub struct HttpSettings {
     pub listen: SocketAddr,
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Registrar API requests per second per registrar, and the burst above it.
+    pub api_rate_per_second: u32,
+    pub api_burst: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +193,11 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
         (Some(c), Some(k)) => Some((resolve(&c), resolve(&k))),
         _ => return Err(bad("http.tls_cert and http.tls_key: give both or neither")),
     };
+    let api_rate_per_second = raw.http.api_rate_per_second.unwrap_or(50);
+    let api_burst = raw.http.api_burst.unwrap_or(200);
+    if api_rate_per_second == 0 || api_burst == 0 {
+        return Err(bad("http.api_rate_per_second and http.api_burst: must be at least 1"));
+    }
     let whois = WhoisSettings {
         listen: addr("whois.listen", raw.whois.listen, "127.0.0.1:4343")?,
         rate_per_minute: raw.whois.rate_per_minute.unwrap_or(60),
@@ -279,7 +289,7 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
         registry_name: raw.registry.name.unwrap_or_else(|| "nicbox registry".into()),
         currency,
         public_url: public_url.trim_end_matches('/').to_string(),
-        http: HttpSettings { listen: http_listen, tls },
+        http: HttpSettings { listen: http_listen, tls, api_rate_per_second, api_burst },
         whois,
         tlds,
         policy: std::sync::Arc::new(Policy::new(policies).map_err(bad)?),

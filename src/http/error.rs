@@ -8,17 +8,22 @@ use axum::response::{IntoResponse, Response};
 use crate::registry::{Code, RegistryError};
 
 #[derive(Debug)]
-pub struct ApiError(pub RegistryError);
+pub struct ApiError(pub RegistryError, pub Option<u64>);
 
 impl ApiError {
     pub fn new(code: Code, detail: impl Into<String>) -> ApiError {
-        ApiError(RegistryError::new(code, detail))
+        ApiError(RegistryError::new(code, detail), None)
+    }
+
+    /// 429 with `Retry-After: secs`.
+    pub fn rate_limited(secs: u64) -> ApiError {
+        ApiError(RegistryError::new(Code::RateLimited, format!("too many requests: retry in {secs} s")), Some(secs))
     }
 }
 
 impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
-        ApiError(e)
+        ApiError(e, None)
     }
 }
 
@@ -41,7 +46,7 @@ pub fn title(code: Code) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let e = self.0;
+        let (e, retry_after) = (self.0, self.1);
         let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let detail = if e.is_internal() {
             tracing::error!(code = e.code.as_str(), detail = %e.detail, "request failed");
@@ -64,7 +69,10 @@ impl IntoResponse for ApiError {
                 h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"nicbox\""));
             }
             Code::RateLimited => {
-                h.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                let secs = retry_after.unwrap_or(1).to_string();
+                if let Ok(v) = HeaderValue::from_str(&secs) {
+                    h.insert(header::RETRY_AFTER, v);
+                }
             }
             _ => {}
         }

@@ -84,7 +84,12 @@ impl FromRequestParts<AppState> for Authed {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .ok_or_else(|| ApiError::new(Code::Unauthorized, "send Authorization: Bearer <api key>"))?;
-        Ok(Authed(state.registry.authenticate(key)?))
+        let registrar = state.registry.authenticate(key)?;
+        if let Err(not_until) = state.api_limiter.check_key(&registrar.id) {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            return Err(ApiError::rate_limited(wait.as_secs() + 1));
+        }
+        Ok(Authed(registrar))
     }
 }
 

@@ -19,14 +19,28 @@ use crate::limits::{HTTP_CONCURRENCY_MAX, HTTP_REQUEST_TIMEOUT_MS};
 use crate::registry::{Code, Registry};
 use error::ApiError;
 
+/// Requests per key (a registrar id) under a rate limit.
+pub type KeyedLimiter = governor::DefaultKeyedRateLimiter<String>;
+
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
+    /// The registrar API's limit, per registrar.
+    pub api_limiter: std::sync::Arc<KeyedLimiter>,
+}
+
+/// A limiter of `per_second` with `burst` per key.
+pub fn keyed_limiter(per_second: u32, burst: u32) -> KeyedLimiter {
+    let per_second = std::num::NonZeroU32::new(per_second).unwrap_or(std::num::NonZeroU32::MIN);
+    let burst = std::num::NonZeroU32::new(burst).unwrap_or(std::num::NonZeroU32::MIN);
+    governor::RateLimiter::keyed(governor::Quota::per_second(per_second).allow_burst(burst))
 }
 
 /// The whole HTTP application, built once and testable in memory.
 pub fn app(registry: Registry) -> Router {
-    let state = AppState { registry };
+    let http = &registry.settings().http;
+    let api_limiter = std::sync::Arc::new(keyed_limiter(http.api_rate_per_second, http.api_burst));
+    let state = AppState { registry, api_limiter };
     Router::new()
         .nest("/api/v1", api::router())
         .route("/healthz", get(healthz))

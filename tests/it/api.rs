@@ -1262,3 +1262,23 @@ async fn group_commit_refusal_does_not_fail_batch_mates() {
     assert_eq!(env.balance(&key_poor).await, 0);
     assert!(listed(&env, &key_poor).await.is_empty());
 }
+
+/// Each registrar has its own request budget; past it, 429 `rate_limited` with `Retry-After`.
+#[tokio::test]
+async fn each_registrar_is_rate_limited_on_its_own() {
+    let env = Env::with_http("api_rate_per_second = 1\napi_burst = 3\n");
+    let a = env.registrar("ra", 0).await;
+    let b = env.registrar("rb", 0).await;
+    for i in 0..3 {
+        let (s, v) = env.call("GET", "/api/v1/account", Some(&a), None).await;
+        assert_eq!(s, StatusCode::OK, "request {i} within the burst: {v}");
+    }
+    let (s, v, _) = env.call_full("GET", "/api/v1/account", Some(&a), None).await;
+    assert_problem("fourth request in a second", s, &v, 429, "rate_limited");
+    let (s, _) = env.call("GET", "/api/v1/account", Some(&b), None).await;
+    assert_eq!(s, StatusCode::OK, "another registrar keeps its own budget");
+    let resp = env.raw("GET", "/api/v1/account", Some(&a)).await;
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+}

@@ -380,7 +380,19 @@ fn https_only_when_a_certificate_is_configured() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
         .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout"])
         .arg(&key)
         .arg("-out")
@@ -390,9 +402,10 @@ fn https_only_when_a_certificate_is_configured() {
         .expect("openssl");
     assert!(status.success());
     let config = write_config(dir.path(), "");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "listen = \"127.0.0.1:0\"\n[whois]",
-        "listen = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n[whois]",
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "listen = \"127.0.0.1:0\"\n",
+        "listen = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
+        1,
     );
     std::fs::write(&config, text).unwrap();
     init_with_registrar(&config, "ptreg", 0);

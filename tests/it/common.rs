@@ -25,6 +25,8 @@ pub const CONFIG: &str = r#"
 data_dir = "data"
 [http]
 listen = "127.0.0.1:0"
+api_rate_per_second = 100000
+api_burst = 100000
 [whois]
 listen = "127.0.0.1:0"
 [[tld]]
@@ -66,7 +68,28 @@ impl Env {
     pub fn with(extra: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let path = write_config(dir.path(), extra);
-        let settings = nicbox::config::load(&path).unwrap();
+        Env::from_config(dir, &path)
+    }
+
+    pub fn new() -> Env {
+        Env::with("")
+    }
+
+    /// A registry whose `[http]` table gets `extra` lines.
+    pub fn with_http(extra: &str) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), "");
+        let text = std::fs::read_to_string(&path).unwrap().replacen(
+            "api_rate_per_second = 100000\napi_burst = 100000\n",
+            extra,
+            1,
+        );
+        std::fs::write(&path, text).unwrap();
+        Env::from_config(dir, &path)
+    }
+
+    fn from_config(dir: tempfile::TempDir, path: &Path) -> Env {
+        let settings = nicbox::config::load(path).unwrap();
         std::fs::create_dir_all(&settings.data_dir).unwrap();
         let store = Store::create(&settings.db_path()).unwrap();
         let clock = Clock::manual(Timestamp(T0));
@@ -75,8 +98,13 @@ impl Env {
         Env { dir, registry, app, clock }
     }
 
-    pub fn new() -> Env {
-        Env::with("")
+    /// The raw response of a request without a body.
+    pub async fn raw(&self, method: &str, path: &str, key: Option<&str>) -> axum::response::Response {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        self.app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
     }
 
     /// Creates a registrar with a balance; returns its API key.
