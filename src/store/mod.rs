@@ -658,6 +658,10 @@ impl WriteTx {
         self.txn.open_table(DOMAINS)?.remove(old.name.as_str())?;
         self.txn.open_table(DOMAINS_BY_REGISTRAR)?.remove((old.registrar.as_str(), old.name.as_str()))?;
         self.txn.open_table(DOMAINS_BY_EXPIRY)?.remove((old.expires.0, old.name.as_str()))?;
+        let mut t = self.txn.open_table(CONTACT_USES)?;
+        for h in contacts_of(old) {
+            t.remove((h.as_str(), old.name.as_str()))?;
+        }
         Ok(())
     }
 
