@@ -52,3 +52,8 @@ pub const REGISTRAR_ID_CHARS_MAX: usize = 32;
 pub const HANDLE_CHARS_MAX: usize = 32;
 /// Seconds the server waits for requests in flight at shutdown.
 pub const SHUTDOWN_GRACE_SECS: u64 = 10;
+/// Poll messages kept per registrar (the oldest is dropped past it), and returned per call.
+pub const POLL_MESSAGES_MAX: usize = 10_000;
+pub const POLL_PAGE_MAX: usize = 50;
+/// Seconds between runs of the lifecycle job (it also runs when a lab clock moves).
+pub const LIFECYCLE_INTERVAL_SECS: u64 = 60;

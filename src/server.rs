@@ -111,9 +111,25 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
         tokio::spawn(crate::control::serve(registry.clone(), registry.settings().data_dir.clone(), async move {
             control_token.cancelled().await
         }));
+    let jobs_token = token.clone();
+    let jobs_registry = registry.clone();
+    let jobs = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(crate::limits::LIFECYCLE_INTERVAL_SECS));
+        loop {
+            tokio::select! {
+                _ = jobs_token.cancelled() => break,
+                _ = tick.tick() => {
+                    if let Err(e) = jobs_registry.run_lifecycle().await {
+                        tracing::error!(error = %e, "lifecycle job failed; it runs again at the next tick");
+                    }
+                }
+            }
+        }
+    });
     shutdown_signal().await;
     token.cancel();
     let _ = control.await;
+    let _ = jobs.await;
     match tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), http).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "http server failed"),

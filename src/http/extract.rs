@@ -111,3 +111,54 @@ mod tests {
         assert!(query_values(None, "name").is_empty());
     }
 }
+
+/// A POST body (JSON, or nothing for calls without one) with its Idempotency-Key, if any. The
+/// key's fingerprint covers the method, the path and the body, so reusing a key for another
+/// request is detected.
+pub struct Posted<T> {
+    pub body: T,
+    pub idem: Option<crate::registry::Idem>,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Posted<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        use sha2::{Digest, Sha256};
+        let key = match req.headers().get("idempotency-key") {
+            None => None,
+            Some(v) => {
+                let k = v.to_str().unwrap_or("").trim().to_string();
+                if k.is_empty()
+                    || k.len() > crate::limits::IDEMPOTENCY_KEY_BYTES_MAX
+                    || !k.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    return Err(ApiError::new(
+                        Code::InvalidRequest,
+                        format!(
+                            "Idempotency-Key: 1 to {} printable ASCII characters",
+                            crate::limits::IDEMPOTENCY_KEY_BYTES_MAX
+                        ),
+                    ));
+                }
+                Some(k)
+            }
+        };
+        let head = format!("{} {}\n", req.method(), req.uri().path());
+        let body = axum::body::to_bytes(req.into_body(), API_BODY_BYTES_MAX).await.map_err(|_| {
+            ApiError::new(Code::TooLarge, format!("the body is larger than {API_BODY_BYTES_MAX} bytes"))
+        })?;
+        let fingerprint: [u8; 32] = Sha256::new().chain_update(head.as_bytes()).chain_update(&body).finalize().into();
+        let parsed = if body.iter().all(u8::is_ascii_whitespace) {
+            parse_json(&Bytes::from_static(b"{}"))?
+        } else {
+            parse_json(&body)?
+        };
+        Ok(Posted { body: parsed, idem: key.map(|key| crate::registry::Idem { key, fingerprint }) })
+    }
+}
+
+/// A body that must be empty or `{}` (calls whose URL says everything).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoBody {}

@@ -1,6 +1,7 @@
 //! HTTP: one router for the registrar API, health and metrics (later RDAP, public pages and the
 //! admin UI), with limits as tower layers. Handlers translate HTTP into registry calls and back.
 
+pub mod admin_api;
 pub mod api;
 pub mod error;
 pub mod extract;
@@ -43,6 +44,7 @@ pub fn app(registry: Registry) -> Router {
     let state = AppState { registry, api_limiter };
     Router::new()
         .nest("/api/v1", api::router())
+        .nest("/admin/api", admin_api::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)

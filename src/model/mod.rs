@@ -144,6 +144,13 @@ pub struct Domain {
     pub registration_basis: Option<String>,
     pub legitimacy: Option<String>,
     pub owner_visible: bool,
+    /// A registrant change waiting for the registry's review (status pendingUpdate): the new
+    /// registrant's handle and when it was asked.
+    pub pending_registrant: Option<String>,
+    pub pending_since: Option<Timestamp>,
+    /// When the lifecycle job must next look at this domain (expiry, end of the restore period,
+    /// end of a review); kept by the registry, indexed by the store.
+    pub due: Timestamp,
 }
 
 impl Domain {
@@ -298,4 +305,25 @@ pub struct LedgerEntry {
     pub domain: Option<String>,
     pub actor: Actor,
     pub reason: String,
+}
+
+/// What a poll message tells a registrar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollMessage {
+    pub id: u64,
+    pub at: Timestamp,
+    /// `transfer.away`, `domain.autorenewed`, `domain.expired`, `domain.purged`, `create.accepted`...
+    pub kind: String,
+    pub domain: Option<String>,
+    pub text: String,
+}
+
+/// The first answer to a request with an Idempotency-Key, kept to answer its repeats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub at: Timestamp,
+    /// SHA-256 of the request (operation and body): a key reused for another request is refused.
+    pub fingerprint: [u8; 32],
+    /// The command's result, postcard-encoded.
+    pub outcome: Vec<u8>,
 }

@@ -150,6 +150,16 @@ pub(super) fn create_in(
 
 impl Registry {
     pub async fn contact_create(&self, registrar: &str, input: ContactInput) -> Result<Contact, RegistryError> {
+        self.contact_create_idem(registrar, input, None).await
+    }
+
+    /// Creates a contact; a repeat with the same Idempotency-Key returns the first answer.
+    pub async fn contact_create_idem(
+        &self,
+        registrar: &str,
+        input: ContactInput,
+        idem: Option<super::Idem>,
+    ) -> Result<Contact, RegistryError> {
         let now = self.now();
         let contact = build(&input, String::new(), registrar, now)?;
         if let Some(h) = &input.handle
@@ -162,7 +172,12 @@ impl Registry {
         }
         let registrar = registrar.to_string();
         let actor = Actor::Registrar(registrar.clone());
-        self.submit(move |tx| create_in(tx, &registrar, &contact, input.handle.as_deref(), &actor)).await
+        self.submit(move |tx| {
+            super::lifecycle::idempotent(tx, &registrar, idem.as_ref(), now, |tx| {
+                create_in(tx, &registrar, &contact, input.handle.as_deref(), &actor)
+            })
+        })
+        .await
     }
 
     /// A registrar's own contact; another registrar's contact is `not_found` (handles are private).

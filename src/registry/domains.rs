@@ -263,11 +263,30 @@ impl Registry {
 
     /// Registers a domain for `registrar`. In review mode the domain waits as `pendingCreate`.
     pub async fn domain_create(&self, registrar: &str, req: DomainCreate) -> Result<Domain, RegistryError> {
+        self.domain_create_idem(registrar, req, None).await
+    }
+
+    /// Registers a domain; a repeat of the same request with the same Idempotency-Key returns
+    /// the first answer and charges nothing.
+    pub async fn domain_create_idem(
+        &self,
+        registrar: &str,
+        req: DomainCreate,
+        idem: Option<super::Idem>,
+    ) -> Result<Domain, RegistryError> {
         let now = self.now();
-        let p = self.prepare_create(req, true)?;
         let registrar = registrar.to_string();
         let this = self.clone();
-        self.submit(move |tx| this.create_in(tx, &registrar, &p, now)).await
+        // A retry must get the first answer even where the request would now be refused (the
+        // name is taken: by this very request), so the rules are checked inside.
+        let prepared = self.prepare_create(req, true);
+        self.submit(move |tx| {
+            super::lifecycle::idempotent(tx, &registrar, idem.as_ref(), now, |tx| match &prepared {
+                Ok(p) => this.create_in(tx, &registrar, p, now),
+                Err(e) => Err(e.clone()),
+            })
+        })
+        .await
     }
 
     fn create_in(
@@ -328,11 +347,14 @@ impl Registry {
             registration_basis: req.registration_basis.clone(),
             legitimacy: req.legitimacy.clone(),
             owner_visible: req.owner_visible.unwrap_or(true),
+            pending_registrant: None,
+            pending_since: None,
+            due: Timestamp(0),
         };
         if p.review {
             d.set(Status::PendingCreate);
         }
-        put_domain_counted(tx, self.policy(), None, &d)?;
+        put_domain_counted(tx, self.policy(), None, &mut d)?;
         tx.counter_add(&format!("created.day:{}", now.day_key()), 1)?;
         let actor = Actor::Registrar(registrar.to_string());
         charge(
@@ -510,7 +532,7 @@ impl Registry {
                 return Ok(old);
             }
             new.updated = now;
-            put_domain_counted(tx, this.policy(), Some(&old), &new)?;
+            put_domain_counted(tx, this.policy(), Some(&old), &mut new)?;
             record(
                 tx,
                 &format!("domain:{key}"),
@@ -584,6 +606,9 @@ impl Registry {
             registration_basis: req.registration_basis.clone(),
             legitimacy: req.legitimacy.clone(),
             owner_visible: req.owner_visible.unwrap_or(true),
+            pending_registrant: None,
+            pending_since: None,
+            due: Timestamp(0),
         };
         for s in statuses {
             d.set(*s);
@@ -591,7 +616,7 @@ impl Registry {
         if d.has(Status::PendingDelete) {
             d.deleted = Some(now);
         }
-        put_domain_counted(tx, self.policy(), None, &d)?;
+        put_domain_counted(tx, self.policy(), None, &mut d)?;
         tx.counter_add(&format!("created.day:{}", created.day_key()), 1)?;
         record(
             tx,

@@ -10,6 +10,7 @@ mod contacts;
 mod domains;
 pub mod error;
 mod import;
+mod lifecycle;
 mod registrars;
 mod users;
 mod validate;
@@ -21,6 +22,7 @@ pub use contacts::{ContactInput, ContactPatch};
 pub use domains::{CheckResult, DomainCreate, DomainPatch, DsInput, NameserverInput};
 pub use error::{Code, RegistryError};
 pub use import::{ImportLine, ImportReport};
+pub use lifecycle::{Idem, LifecycleReport, RegistrantChangeRequest, RenewRequest, TransferRequest};
 pub use registrars::{ApiKey, NewRegistrar};
 
 use crate::clock::{Clock, ClockKind};
@@ -227,16 +229,43 @@ pub fn counter_keys(policy: &Policy, d: &Domain) -> Vec<String> {
     keys
 }
 
-/// Stores a domain with its indexes and counters (the only way commands write domains).
+/// When the lifecycle job must next look at a domain: never while the registry reviews its
+/// registration; at the end of the restore period once deleted; otherwise at its expiry, or at
+/// the end of a registrant change's review if that comes first.
+pub(crate) fn due_of(policy: &Policy, d: &Domain) -> Timestamp {
+    let profile = policy.tlds.iter().find(|t| t.tld == d.tld).map(|t| &t.profile);
+    let restore_days = profile.map(|p| i64::from(p.restore_days)).unwrap_or(30);
+    let review_hours = profile.map(|p| i64::from(p.registrant_change_review_hours)).unwrap_or(48);
+    if d.has(crate::model::Status::PendingCreate) {
+        return Timestamp(i64::MAX);
+    }
+    if d.has(crate::model::Status::PendingDelete) {
+        return d.deleted.unwrap_or(d.updated).add_days(restore_days);
+    }
+    match (d.has(crate::model::Status::PendingUpdate), d.pending_since) {
+        (true, Some(since)) => d.expires.min(since.add_secs(review_hours * 3_600)),
+        _ => d.expires,
+    }
+}
+
+/// Stores a domain with its indexes and counters (the only way commands write domains); sets
+/// its `due` time first.
 pub(crate) fn put_domain_counted(
     tx: &mut WriteTx,
     policy: &Policy,
     old: Option<&Domain>,
-    new: &Domain,
+    new: &mut Domain,
 ) -> Result<(), StoreError> {
+    new.due = due_of(policy, new);
     let old_keys = old.map(|o| counter_keys(policy, o)).unwrap_or_default();
     tx.put_domain(old, new)?;
     tx.counters_move(&old_keys, &counter_keys(policy, new))
+}
+
+/// Removes a domain (purge) with its indexes and counters; its history stays.
+pub(crate) fn remove_domain_counted(tx: &mut WriteTx, policy: &Policy, old: &Domain) -> Result<(), StoreError> {
+    tx.remove_domain(old)?;
+    tx.counters_move(&counter_keys(policy, old), &[])
 }
 
 /// Appends one history entry for `object` (`domain:NAME`, `contact:HANDLE`...).

@@ -16,7 +16,9 @@ use redb::{
     TableDefinition, WriteTransaction,
 };
 
-use crate::model::{Contact, Domain, HistoryEntry, LedgerEntry, Registrar, Timestamp, User};
+use crate::model::{
+    Contact, Domain, HistoryEntry, IdempotencyRecord, LedgerEntry, PollMessage, Registrar, Timestamp, User,
+};
 
 /// Schema version of the database layout this binary writes. A file with a newer version is
 /// refused; an older one is migrated at open, before any listener starts.
@@ -27,8 +29,17 @@ const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
 const DOMAINS: TableDefinition<&str, &[u8]> = TableDefinition::new("domains");
 /// (registrar id, domain name)
 const DOMAINS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> = TableDefinition::new("domains_by_registrar");
-/// (expiry time, domain name): the lifecycle job's work list.
-const DOMAINS_BY_EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("domains_by_expiry");
+/// (due time, domain name): the lifecycle job's work list, by when each domain next needs it
+/// (its expiry, the end of its restore period or of a review).
+const DOMAINS_DUE: TableDefinition<(i64, &str), ()> = TableDefinition::new("domains_due");
+/// (status, domain name) for every stored status: queues (pendingCreate, pendingUpdate) and filters.
+const DOMAINS_BY_STATUS: TableDefinition<(&str, &str), ()> = TableDefinition::new("domains_by_status");
+/// (registrar id, message id) -> PollMessage
+const POLL: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("poll");
+/// (registrar id, Idempotency-Key) -> IdempotencyRecord
+const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("idempotency");
+/// (time, registrar id, Idempotency-Key): expiry of the records above.
+const IDEMPOTENCY_BY_TIME: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("idempotency_by_time");
 const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
 /// (contact handle, domain name): which domains use a contact, in any role.
 const CONTACT_USES: TableDefinition<(&str, &str), ()> = TableDefinition::new("contact_uses");
@@ -233,7 +244,11 @@ fn backup_from(src: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreE
     let domains = copy_table(src, &txn, DOMAINS)?;
     entries += domains;
     entries += copy_table(src, &txn, DOMAINS_BY_REGISTRAR)?;
-    entries += copy_table(src, &txn, DOMAINS_BY_EXPIRY)?;
+    entries += copy_table(src, &txn, DOMAINS_DUE)?;
+    entries += copy_table(src, &txn, DOMAINS_BY_STATUS)?;
+    entries += copy_table(src, &txn, POLL)?;
+    entries += copy_table(src, &txn, IDEMPOTENCY)?;
+    entries += copy_table(src, &txn, IDEMPOTENCY_BY_TIME)?;
     entries += copy_table(src, &txn, CONTACTS)?;
     entries += copy_table(src, &txn, CONTACTS_BY_REGISTRAR)?;
     entries += copy_table(src, &txn, CONTACT_USES)?;
@@ -357,6 +372,49 @@ macro_rules! read_methods {
             Ok(out)
         }
 
+        /// Names of domains with a status, after `after` (exclusive), at most `limit`.
+        pub fn domain_names_with_status(
+            &self,
+            status: crate::model::Status,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<String>, StoreError> {
+            let t = self.txn.open_table(DOMAINS_BY_STATUS)?;
+            let key = status.as_str();
+            let mut out = Vec::new();
+            for item in t.range((key, after.unwrap_or(""))..)? {
+                let (k, _) = item?;
+                let (s, name) = k.value();
+                if s != key || out.len() >= limit {
+                    break;
+                }
+                if Some(name) == after {
+                    continue;
+                }
+                out.push(name.to_string());
+            }
+            Ok(out)
+        }
+
+        /// A registrar's poll messages, oldest first, at most `limit`.
+        pub fn poll_messages(&self, registrar: &str, limit: usize) -> Result<Vec<PollMessage>, StoreError> {
+            let t = self.txn.open_table(POLL)?;
+            let mut out = Vec::new();
+            for item in t.range((registrar, 0u64)..=(registrar, u64::MAX))? {
+                let (_, v) = item?;
+                out.push(codec::decode(v.value())?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        }
+
+        pub fn idempotency(&self, registrar: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+            let t = self.txn.open_table(IDEMPOTENCY)?;
+            t.get((registrar, key))?.map(|v| codec::decode(v.value())).transpose()
+        }
+
         /// Names of the domains that use a contact (any role), at most `limit`.
         pub fn domains_using(&self, handle: &str, limit: usize) -> Result<Vec<String>, StoreError> {
             let t = self.txn.open_table(CONTACT_USES)?;
@@ -396,13 +454,37 @@ macro_rules! read_methods {
             Ok(out)
         }
 
-        /// Domains expiring at or before `until`, earliest first, at most `limit`.
-        pub fn expiring(&self, until: Timestamp, limit: usize) -> Result<Vec<(Timestamp, String)>, StoreError> {
-            let t = self.txn.open_table(DOMAINS_BY_EXPIRY)?;
+        /// Domains due for the lifecycle job at or before `until`, earliest first, at most `limit`.
+        pub fn due(&self, until: Timestamp, limit: usize) -> Result<Vec<(Timestamp, String)>, StoreError> {
+            let t = self.txn.open_table(DOMAINS_DUE)?;
             let mut out = Vec::new();
             for item in t.range((i64::MIN, "")..)? {
                 let (k, _) = item?;
                 let (at, name) = k.value();
+                if at > until.0 || out.len() >= limit {
+                    break;
+                }
+                out.push((Timestamp(at), name.to_string()));
+            }
+            Ok(out)
+        }
+
+        /// Domains due at or before `until` after the entry `after` (exclusive), at most `limit`.
+        pub fn due_after(
+            &self,
+            until: Timestamp,
+            after: Option<(Timestamp, &str)>,
+            limit: usize,
+        ) -> Result<Vec<(Timestamp, String)>, StoreError> {
+            let t = self.txn.open_table(DOMAINS_DUE)?;
+            let start = after.map(|(t, n)| (t.0, n)).unwrap_or((i64::MIN, ""));
+            let mut out = Vec::new();
+            for item in t.range(start..)? {
+                let (k, _) = item?;
+                let (at, name) = k.value();
+                if after.is_some_and(|(t, n)| t.0 == at && n == name) {
+                    continue;
+                }
                 if at > until.0 || out.len() >= limit {
                     break;
                 }
@@ -480,9 +562,11 @@ impl ReadTx {
         let mut problems = Vec::new();
         let mut expected: std::collections::BTreeMap<String, i64> = Default::default();
         let by_reg = self.txn.open_table(DOMAINS_BY_REGISTRAR)?;
-        let by_exp = self.txn.open_table(DOMAINS_BY_EXPIRY)?;
+        let by_exp = self.txn.open_table(DOMAINS_DUE)?;
         let uses = self.txn.open_table(CONTACT_USES)?;
+        let by_status = self.txn.open_table(DOMAINS_BY_STATUS)?;
         let mut uses_expected = 0u64;
+        let mut statuses_expected = 0u64;
         let mut domains = 0u64;
         self.for_each_domain(|d| {
             domains += 1;
@@ -492,8 +576,14 @@ impl ReadTx {
             if by_reg.get((d.registrar.as_str(), d.name.as_str()))?.is_none() {
                 problems.push(format!("domain {} missing from the registrar index", d.name));
             }
-            if by_exp.get((d.expires.0, d.name.as_str()))?.is_none() {
-                problems.push(format!("domain {} missing from the expiry index", d.name));
+            if by_exp.get((d.due.0, d.name.as_str()))?.is_none() {
+                problems.push(format!("domain {} missing from the due index", d.name));
+            }
+            for st in &d.statuses {
+                statuses_expected += 1;
+                if by_status.get((st.as_str(), d.name.as_str()))?.is_none() {
+                    problems.push(format!("domain {} missing from the index of status {st}", d.name));
+                }
             }
             for h in contacts_of(&d) {
                 uses_expected += 1;
@@ -510,7 +600,11 @@ impl ReadTx {
             problems.push(format!("contact-use index has {} entries, the domains give {uses_expected}", uses.len()?));
         }
         if by_exp.len()? != domains {
-            problems.push(format!("expiry index has {} entries for {domains} domains", by_exp.len()?));
+            problems.push(format!("due index has {} entries for {domains} domains", by_exp.len()?));
+        }
+        if by_status.len()? != statuses_expected {
+            problems
+                .push(format!("status index has {} entries, the domains give {statuses_expected}", by_status.len()?));
         }
         for (k, v) in self.counters_with_prefix("domains")? {
             let want = expected.remove(&k).unwrap_or(0);
@@ -548,7 +642,11 @@ impl WriteTx {
         self.txn.open_table(COUNTERS)?;
         self.txn.open_table(DOMAINS)?;
         self.txn.open_table(DOMAINS_BY_REGISTRAR)?;
-        self.txn.open_table(DOMAINS_BY_EXPIRY)?;
+        self.txn.open_table(DOMAINS_DUE)?;
+        self.txn.open_table(DOMAINS_BY_STATUS)?;
+        self.txn.open_table(POLL)?;
+        self.txn.open_table(IDEMPOTENCY)?;
+        self.txn.open_table(IDEMPOTENCY_BY_TIME)?;
         self.txn.open_table(CONTACTS)?;
         self.txn.open_table(CONTACTS_BY_REGISTRAR)?;
         self.txn.open_table(CONTACT_USES)?;
@@ -620,8 +718,8 @@ impl WriteTx {
         self.writes += 1;
         let bytes = codec::encode(new)?;
         self.txn.open_table(DOMAINS)?.insert(new.name.as_str(), bytes.as_slice())?;
-        let (old_reg, old_exp) = match old {
-            Some(o) => (Some(o.registrar.as_str()), Some(o.expires)),
+        let (old_reg, old_due) = match old {
+            Some(o) => (Some(o.registrar.as_str()), Some(o.due)),
             None => (None, None),
         };
         if old_reg != Some(new.registrar.as_str()) {
@@ -631,12 +729,22 @@ impl WriteTx {
             }
             t.insert((new.registrar.as_str(), new.name.as_str()), ())?;
         }
-        if old_exp != Some(new.expires) {
-            let mut t = self.txn.open_table(DOMAINS_BY_EXPIRY)?;
-            if let Some(e) = old_exp {
+        if old_due != Some(new.due) {
+            let mut t = self.txn.open_table(DOMAINS_DUE)?;
+            if let Some(e) = old_due {
                 t.remove((e.0, new.name.as_str()))?;
             }
-            t.insert((new.expires.0, new.name.as_str()), ())?;
+            t.insert((new.due.0, new.name.as_str()), ())?;
+        }
+        let old_statuses: &[crate::model::Status] = old.map(|o| o.statuses.as_slice()).unwrap_or(&[]);
+        if old_statuses != new.statuses.as_slice() {
+            let mut t = self.txn.open_table(DOMAINS_BY_STATUS)?;
+            for st in old_statuses.iter().filter(|s| !new.statuses.contains(s)) {
+                t.remove((st.as_str(), new.name.as_str()))?;
+            }
+            for st in new.statuses.iter().filter(|s| !old_statuses.contains(s)) {
+                t.insert((st.as_str(), new.name.as_str()), ())?;
+            }
         }
         let old_contacts = old.map(contacts_of).unwrap_or_default();
         let new_contacts = contacts_of(new);
@@ -657,7 +765,11 @@ impl WriteTx {
         self.writes += 1;
         self.txn.open_table(DOMAINS)?.remove(old.name.as_str())?;
         self.txn.open_table(DOMAINS_BY_REGISTRAR)?.remove((old.registrar.as_str(), old.name.as_str()))?;
-        self.txn.open_table(DOMAINS_BY_EXPIRY)?.remove((old.expires.0, old.name.as_str()))?;
+        self.txn.open_table(DOMAINS_DUE)?.remove((old.due.0, old.name.as_str()))?;
+        let mut t = self.txn.open_table(DOMAINS_BY_STATUS)?;
+        for st in &old.statuses {
+            t.remove((st.as_str(), old.name.as_str()))?;
+        }
         let mut t = self.txn.open_table(CONTACT_USES)?;
         for h in contacts_of(old) {
             t.remove((h.as_str(), old.name.as_str()))?;
@@ -694,6 +806,54 @@ impl WriteTx {
         let bytes = codec::encode(e)?;
         self.txn.open_table(HISTORY)?.insert((object, e.seq), bytes.as_slice())?;
         Ok(())
+    }
+
+    pub fn put_poll(&mut self, registrar: &str, m: &PollMessage) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(m)?;
+        self.txn.open_table(POLL)?.insert((registrar, m.id), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Removes a poll message; false when there was none.
+    pub fn remove_poll(&mut self, registrar: &str, id: u64) -> Result<bool, StoreError> {
+        self.writes += 1;
+        Ok(self.txn.open_table(POLL)?.remove((registrar, id))?.is_some())
+    }
+
+    pub fn put_idempotency(&mut self, registrar: &str, key: &str, r: &IdempotencyRecord) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(r)?;
+        self.txn.open_table(IDEMPOTENCY)?.insert((registrar, key), bytes.as_slice())?;
+        self.txn.open_table(IDEMPOTENCY_BY_TIME)?.insert((r.at.0, registrar, key), ())?;
+        Ok(())
+    }
+
+    /// Forgets idempotency records made before `before`, at most `limit`; returns how many.
+    pub fn expire_idempotency(&mut self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        let mut old = Vec::new();
+        {
+            let t = self.txn.open_table(IDEMPOTENCY_BY_TIME)?;
+            for item in t.range((i64::MIN, "", "")..)? {
+                let (k, _) = item?;
+                let (at, reg, key) = k.value();
+                if at >= before.0 || old.len() >= limit {
+                    break;
+                }
+                old.push((at, reg.to_string(), key.to_string()));
+            }
+        }
+        if old.is_empty() {
+            return Ok(0);
+        }
+        self.writes += 1;
+        let mut by_time = self.txn.open_table(IDEMPOTENCY_BY_TIME)?;
+        let mut recs = self.txn.open_table(IDEMPOTENCY)?;
+        for (at, reg, key) in &old {
+            by_time.remove((*at, reg.as_str(), key.as_str()))?;
+            recs.remove((reg.as_str(), key.as_str()))?;
+        }
+        Ok(old.len())
     }
 
     pub fn append_ledger(&mut self, e: &LedgerEntry) -> Result<(), StoreError> {

@@ -7,16 +7,18 @@ mod views;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, Authed, query_values};
+use super::extract::{ApiJson, Authed, NoBody, Posted, query_values};
 use crate::limits::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 use crate::model::Status;
-use crate::registry::{Code, ContactInput, ContactPatch, DomainCreate, DomainPatch};
+use crate::registry::{
+    Code, ContactInput, ContactPatch, DomainCreate, DomainPatch, RegistrantChangeRequest, RenewRequest, TransferRequest,
+};
 use views::{ContactView, DomainView, HistoryView};
 
 /// Every route of the API as (method, path in OpenAPI form).
@@ -33,6 +35,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/domains/{name}"),
     ("patch", "/domains/{name}"),
     ("get", "/domains/{name}/history"),
+    ("delete", "/domains/{name}"),
+    ("post", "/domains/{name}/renew"),
+    ("post", "/domains/{name}/transfer"),
+    ("post", "/domains/{name}/restore"),
+    ("post", "/domains/{name}/registrant"),
+    ("post", "/domains/{name}/auth-code"),
+    ("get", "/poll"),
+    ("delete", "/poll/{id}"),
 ];
 
 /// The OpenAPI 3 document, kept in step with `ROUTES` by a test.
@@ -46,8 +56,15 @@ pub fn router() -> Router<AppState> {
         .route("/contacts", get(contact_list).post(contact_create))
         .route("/contacts/{handle}", get(contact_get).patch(contact_update))
         .route("/domains", get(domain_list).post(domain_create))
-        .route("/domains/{name}", get(domain_get).patch(domain_update))
+        .route("/domains/{name}", get(domain_get).patch(domain_update).delete(domain_delete))
         .route("/domains/{name}/history", get(domain_history))
+        .route("/domains/{name}/renew", post(domain_renew))
+        .route("/domains/{name}/transfer", post(domain_transfer))
+        .route("/domains/{name}/restore", post(domain_restore))
+        .route("/domains/{name}/registrant", post(domain_registrant))
+        .route("/domains/{name}/auth-code", post(domain_auth_code))
+        .route("/poll", get(poll_list))
+        .route("/poll/{id}", axum::routing::delete(poll_ack))
 }
 
 async fn openapi() -> Response {
@@ -187,4 +204,90 @@ async fn domain_history(
     let entries = s.registry.domain_history(&r.id, &name)?;
     let history: Vec<HistoryView> = entries.iter().map(|e| HistoryView::new(e, s.registry.policy())).collect();
     Ok(Json(json!({ "history": history })))
+}
+
+fn domain_json(s: &AppState, d: &crate::model::Domain) -> Json<DomainView> {
+    Json(DomainView::new(d, s.registry.policy(), true))
+}
+
+async fn domain_delete(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    Path(name): Path<String>,
+) -> Result<Json<DomainView>, ApiError> {
+    let d = s.registry.domain_delete(&r.id, &name).await?;
+    Ok(domain_json(&s, &d))
+}
+
+async fn domain_renew(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    Path(name): Path<String>,
+    p: Posted<RenewRequest>,
+) -> Result<Json<DomainView>, ApiError> {
+    Ok(domain_json(&s, &s.registry.domain_renew(&r.id, &name, p.body, p.idem).await?))
+}
+
+async fn domain_transfer(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    Path(name): Path<String>,
+    p: Posted<TransferRequest>,
+) -> Result<Json<DomainView>, ApiError> {
+    Ok(domain_json(&s, &s.registry.domain_transfer(&r.id, &name, p.body, p.idem).await?))
+}
+
+async fn domain_restore(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    Path(name): Path<String>,
+    p: Posted<NoBody>,
+) -> Result<Json<DomainView>, ApiError> {
+    Ok(domain_json(&s, &s.registry.domain_restore(&r.id, &name, p.idem).await?))
+}
+
+async fn domain_registrant(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    Path(name): Path<String>,
+    p: Posted<RegistrantChangeRequest>,
+) -> Result<Response, ApiError> {
+    let d = s.registry.domain_change_registrant(&r.id, &name, p.body, p.idem).await?;
+    let status = if d.has(Status::PendingUpdate) { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, domain_json(&s, &d)).into_response())
+}
+
+async fn domain_auth_code(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    Path(name): Path<String>,
+    p: Posted<NoBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let d = s.registry.domain_new_auth_code(&r.id, &name, p.idem).await?;
+    let days = s.registry.policy().tld(&d.tld).map(|t| t.profile.auth_code_valid_days).unwrap_or(30);
+    Ok(Json(json!({
+        "name": d.name,
+        "roid": d.roid,
+        "auth_code": d.auth_code,
+        "valid_until": d.auth_code_issued.add_days(i64::from(days)).to_rfc3339(),
+    })))
+}
+
+async fn poll_list(State(s): State<AppState>, Authed(r): Authed) -> Result<Json<serde_json::Value>, ApiError> {
+    let (count, messages) = s.registry.poll_list(&r.id)?;
+    let messages: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| json!({"id": m.id, "at": m.at.to_rfc3339(), "kind": m.kind, "domain": m.domain, "text": m.text}))
+        .collect();
+    Ok(Json(json!({ "count": count, "messages": messages })))
+}
+
+async fn poll_ack(
+    State(s): State<AppState>,
+    Authed(r): Authed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: u64 = id.parse().map_err(|_| ApiError::new(Code::NotFound, format!("no message {id}")))?;
+    s.registry.poll_ack(&r.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,128 @@
+//! The admin JSON API for operators' scripts (CONTRACT.md section 5), with HTTP Basic auth of
+//! an admin-UI user. `admin` may do everything; `support` may read (and, later, lift WHOIS
+//! suspensions).
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::clock::ClockKind;
+use crate::model::{Actor, Role, User};
+use crate::registry::Code;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/clock", get(clock))
+        .route("/clock/advance", post(advance))
+        .route("/lifecycle/run", post(lifecycle_run))
+        .route("/stats", get(stats))
+}
+
+/// The user behind HTTP Basic credentials.
+pub struct BasicUser(pub User);
+
+impl BasicUser {
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.0.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::new(Code::Forbidden, "this needs the admin role"))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for BasicUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let unauthorized = || ApiError::new(Code::Unauthorized, "send HTTP Basic credentials of an admin-UI user");
+        let encoded = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .ok_or_else(unauthorized)?;
+        if encoded.len() > 512 {
+            return Err(unauthorized());
+        }
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| unauthorized())?;
+        let text = String::from_utf8(decoded).map_err(|_| unauthorized())?;
+        let (name, password) = text.split_once(':').ok_or_else(unauthorized)?;
+        let (registry, name, password) = (state.registry.clone(), name.to_string(), password.to_string());
+        // argon2 takes tens of milliseconds: off the async threads.
+        let user = tokio::task::spawn_blocking(move || registry.user_verify(&name, &password))
+            .await
+            .map_err(|_| ApiError::new(Code::Internal, "verifier failed"))??;
+        user.map(BasicUser).ok_or_else(unauthorized)
+    }
+}
+
+fn clock_json(s: &AppState) -> serde_json::Value {
+    let c = s.registry.clock();
+    json!({
+        "now": s.registry.now().to_rfc3339(),
+        "kind": match c.kind() { ClockKind::System => "system", ClockKind::Lab => "lab", ClockKind::Manual => "manual" },
+        "offset_days": c.offset_secs() as f64 / 86_400.0,
+    })
+}
+
+async fn clock(State(s): State<AppState>, _u: BasicUser) -> Json<serde_json::Value> {
+    Json(clock_json(&s))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    days: i64,
+}
+
+/// Moves a lab clock forward and runs the lifecycle job at once.
+async fn advance(
+    State(s): State<AppState>,
+    u: BasicUser,
+    ApiJson(a): ApiJson<Advance>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    u.require_admin()?;
+    s.registry.advance_clock(a.days, Actor::User(u.0.name.clone())).await?;
+    let report = s.registry.run_lifecycle().await?;
+    let mut v = clock_json(&s);
+    v["lifecycle"] = serde_json::to_value(report).unwrap_or_default();
+    Ok(Json(v))
+}
+
+async fn lifecycle_run(State(s): State<AppState>, u: BasicUser) -> Result<Json<serde_json::Value>, ApiError> {
+    u.require_admin()?;
+    let report = s.registry.run_lifecycle().await?;
+    Ok(Json(serde_json::to_value(report).unwrap_or_default()))
+}
+
+/// Counts by zone, status and registrar, from counters.
+async fn stats(State(s): State<AppState>, _u: BasicUser) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut by_zone = serde_json::Map::new();
+    let mut by_status = serde_json::Map::new();
+    let mut by_registrar = serde_json::Map::new();
+    for (k, v) in s.registry.counters("domains.")? {
+        if let Some(z) = k.strip_prefix("domains.zone:") {
+            by_zone.insert(z.to_string(), v.into());
+        } else if let Some(st) = k.strip_prefix("domains.status:") {
+            by_status.insert(st.to_string(), v.into());
+        } else if let Some(r) = k.strip_prefix("domains.registrar:") {
+            by_registrar.insert(r.to_string(), v.into());
+        }
+    }
+    let stats = s.registry.stats()?;
+    Ok(Json(json!({
+        "domains": stats.domains,
+        "registered_by_zone": stats.by_zone,
+        "by_zone": by_zone,
+        "by_status": by_status,
+        "by_registrar": by_registrar,
+    })))
+}
