@@ -187,6 +187,59 @@ fn main() {
         );
     }
 
+    if wanted("lifecycle") {
+        // 100,000 domains expiring on the same day: half with auto-renew on, half off; the
+        // registrar's balance covers a quarter of the renewals, so the job renews some and
+        // expires the rest.
+        let dir = tempfile::tempdir().unwrap();
+        let registry = new_registry(dir.path());
+        rt.block_on(setup(&registry));
+        let n = if q { 5_000 } else { 100_000 };
+        let mut text = String::with_capacity(n * 300);
+        text.push_str(r#"{"type":"contact","registrar":"bench","handle":"LEGACY-1","kind":"organization","name":"Exemplo, Lda.","street":["Rua Augusta 1"],"city":"Lisboa","postal_code":"1100-048","country_code":"PT","email":"dns@exemplo.pt","fiscal_id":"501964843"}"#);
+        text.push('\n');
+        for i in 0..n {
+            text.push_str(&format!(
+                r#"{{"type":"domain","registrar":"bench","name":"vence{i}.pt","registrant":"LEGACY-1","admin":"LEGACY-1","tech":"LEGACY-1","auto_renew":{},"created":"2025-11-25T12:00:00Z","expires":"2026-11-25T{:02}:{:02}:00Z"}}"#,
+                i % 2 == 0,
+                (i / 60) % 24,
+                i % 60
+            ));
+            text.push('\n');
+        }
+        let report = rt.block_on(registry.import(std::io::Cursor::new(text.into_bytes()))).unwrap();
+        assert_eq!(report.domains as usize, n);
+        // Balance for a quarter of the renewals (renew price 1,500 cents).
+        let balance = registry.registrar_get("bench").unwrap().balance_cents;
+        let want = (n as i64 / 4) * 1_500;
+        rt.block_on(registry.registrar_credit("bench", want - balance, "bench", Actor::System("bench".into())))
+            .unwrap();
+        let rss_before = rss_kib();
+        // Registry time: the day after.
+        registry.clock().advance(4 * 86_400);
+        let started = Instant::now();
+        let r = rt.block_on(registry.run_lifecycle()).unwrap();
+        let took = started.elapsed();
+        println!(
+            "lifecycle/day  {n} due the same day       {:.2}s ({:.0} domains/s): {} renewed, {} expired, {} batches; RSS +{} MiB (peak {} MiB)",
+            took.as_secs_f64(),
+            r.examined as f64 / took.as_secs_f64(),
+            r.auto_renewed,
+            r.expired,
+            r.batches,
+            (rss_kib().saturating_sub(rss_before)) / 1024,
+            peak_rss_kib() / 1024
+        );
+        registry.clock().advance(86_400);
+        let started = Instant::now();
+        let r = rt.block_on(registry.run_lifecycle()).unwrap();
+        println!(
+            "lifecycle/idle a day with nothing due   {:.0} µs (examined {})",
+            started.elapsed().as_secs_f64() * 1e6,
+            r.examined
+        );
+    }
+
     if wanted("import") {
         let dir = tempfile::tempdir().unwrap();
         let registry = new_registry(dir.path());
@@ -211,4 +264,19 @@ fn main() {
             took.as_secs_f64()
         );
     }
+}
+
+fn proc_status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn rss_kib() -> u64 {
+    proc_status_kib("VmRSS:")
+}
+
+fn peak_rss_kib() -> u64 {
+    proc_status_kib("VmHWM:")
 }

@@ -474,7 +474,45 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
     while let Some(res) = jobs.join_next().await {
         made += usize::from(matches!(res, Ok(Ok(true))));
     }
-    tracing::info!(domains = made, "demo data seeded");
+    // A few registrations from 13 months ago without auto-renew: the lifecycle job finds them
+    // expired and moves them to pendingDelete; a few more deleted by their registrar.
+    let (reg_id, tech_handle) = (registrars[0].0.clone(), tech[0].clone());
+    registry.clock().advance(-400 * 86_400);
+    let mut old_names = Vec::new();
+    for i in 0..12 {
+        let name = format!("{}-antiga{i}.pt", rng.pick(BUSINESS));
+        let c = registry
+            .contact_create(&reg_id, contact_input(&mut rng, ContactKind::Organization, format!("Antiga {i}, Lda.")))
+            .await?;
+        let req = DomainCreate {
+            name: name.clone(),
+            period_years: 1,
+            registrant: c.handle.clone(),
+            admin: c.handle.clone(),
+            tech: Some(tech_handle.clone()),
+            billing: None,
+            nameservers: vec![
+                NameserverInput { name: "ns1.dns.pt".into(), addresses: vec![] },
+                NameserverInput { name: "ns2.dns.pt".into(), addresses: vec![] },
+            ],
+            ds: vec![],
+            auto_renew: false,
+            registration_basis: None,
+            legitimacy: None,
+            owner_visible: None,
+        };
+        if registry.domain_create(&reg_id, req).await.is_ok() {
+            old_names.push(name);
+        }
+    }
+    registry.clock().advance(400 * 86_400);
+    let report = registry.run_lifecycle().await?;
+    for d in registry.domain_list(&reg_id, None, 8)? {
+        if !d.has(crate::model::Status::PendingDelete) {
+            let _ = registry.domain_delete(&reg_id, &d.name).await;
+        }
+    }
+    tracing::info!(domains = made + old_names.len(), expired = report.expired, "demo data seeded");
     Ok(json!({
         "http": format!("http://{http}"),
         "whois": whois,

@@ -132,9 +132,9 @@ async fn contact_list(
 async fn contact_create(
     State(s): State<AppState>,
     Authed(r): Authed,
-    ApiJson(input): ApiJson<ContactInput>,
+    p: Posted<ContactInput>,
 ) -> Result<Response, ApiError> {
-    let c = s.registry.contact_create(&r.id, input).await?;
+    let c = s.registry.contact_create_idem(&r.id, p.body, p.idem).await?;
     Ok((StatusCode::CREATED, Json(ContactView::from(&c))).into_response())
 }
 
@@ -170,9 +170,9 @@ async fn domain_list(
 async fn domain_create(
     State(s): State<AppState>,
     Authed(r): Authed,
-    ApiJson(req): ApiJson<DomainCreate>,
+    p: Posted<DomainCreate>,
 ) -> Result<Response, ApiError> {
-    let d = s.registry.domain_create(&r.id, req).await?;
+    let d = s.registry.domain_create_idem(&r.id, p.body, p.idem).await?;
     let status = if d.has(Status::PendingCreate) { StatusCode::ACCEPTED } else { StatusCode::CREATED };
     Ok((status, Json(DomainView::new(&d, s.registry.policy(), true))).into_response())
 }
