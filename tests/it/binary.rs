@@ -165,6 +165,28 @@ fn demo_serves_a_seeded_registry_and_writes_credentials() {
     assert!(idn >= 50, "{idn} IDN domains");
     assert!(signed >= 100, "{signed} signed domains");
     assert!(persons_seen >= 3, "persons among the registrants");
+
+    // The demo runs a lab clock: the admin moves it forward over HTTP Basic, and the lifecycle
+    // job runs at once (about a third of the demo expires within 400 days).
+    use base64::Engine;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", creds["admin"]["password"].as_str().unwrap()))
+    );
+    let resp = agent
+        .post(&s.url("/admin/api/clock/advance"))
+        .header("authorization", &basic)
+        .header("content-type", "application/json")
+        .send(r#"{"days": 400}"#)
+        .unwrap();
+    let mut resp = resp;
+    assert_eq!(resp.status().as_u16(), 200);
+    let v: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(v["kind"], "lab");
+    let lc = &v["lifecycle"];
+    assert!(lc["auto_renewed"].as_u64().unwrap() > 100 && lc["expired"].as_u64().unwrap() > 50, "{v}");
+    let wrong = agent.get(&s.url("/admin/api/clock")).header("authorization", "Basic YWRtaW46d3Jvbmc=").call().unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
     assert_eq!(s.terminate().code(), Some(0));
 
     // A second run reuses the directory: same credentials, same data.
@@ -174,6 +196,11 @@ fn demo_serves_a_seeded_registry_and_writes_credentials() {
     );
     let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/account"), Some(key), None);
     assert_eq!(status, 200, "{v}");
+    // The lab clock's offset survived the restart.
+    let mut resp = agent.get(&s.url("/admin/api/clock")).header("authorization", &basic).call().unwrap();
+    let v: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    let offset = v["offset_days"].as_f64().unwrap();
+    assert!((399.9..400.1).contains(&offset), "{v}");
     assert_eq!(s.terminate().code(), Some(0));
 }
 
