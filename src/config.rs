@@ -65,6 +65,13 @@ struct RawWhois {
     rate_per_minute: Option<u32>,
     burst: Option<u32>,
     allow: Option<Vec<String>>,
+    suspend_after: Option<u32>,
+    suspension_minutes: Option<Vec<u32>>,
+    remember_days: Option<u32>,
+    log_retention_days: Option<u32>,
+    max_connections: Option<u32>,
+    max_connections_per_origin: Option<u32>,
+    timeout_secs: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,9 +117,23 @@ pub struct HttpSettings {
 #[derive(Debug, Clone)]
 pub struct WhoisSettings {
     pub listen: SocketAddr,
+    /// Per origin (IPv4 address, IPv6 /64), shared by WHOIS and RDAP.
     pub rate_per_minute: u32,
     pub burst: u32,
+    /// Networks exempt from the limits.
     pub allow: Vec<String>,
+    /// Queries refused by the limit, within one window of the limit, after which the origin is suspended.
+    pub suspend_after: u32,
+    /// Suspension lengths: first, second, third and later time.
+    pub suspension_minutes: Vec<u32>,
+    /// How long a suspended origin is remembered, so that a recurrence is suspended for longer.
+    pub remember_days: u32,
+    /// Days the query log is kept.
+    pub log_retention_days: u32,
+    pub max_connections: u32,
+    pub max_connections_per_origin: u32,
+    /// Seconds a client has to send its query, and to take the answer.
+    pub timeout_secs: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -203,7 +224,33 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
         rate_per_minute: raw.whois.rate_per_minute.unwrap_or(60),
         burst: raw.whois.burst.unwrap_or(20),
         allow: raw.whois.allow.unwrap_or_default(),
+        suspend_after: raw.whois.suspend_after.unwrap_or(20),
+        suspension_minutes: raw.whois.suspension_minutes.unwrap_or_else(|| vec![10, 60, 1_440]),
+        remember_days: raw.whois.remember_days.unwrap_or(30),
+        log_retention_days: raw.whois.log_retention_days.unwrap_or(90),
+        max_connections: raw.whois.max_connections.unwrap_or(1_024),
+        max_connections_per_origin: raw.whois.max_connections_per_origin.unwrap_or(16),
+        timeout_secs: raw.whois.timeout_secs.unwrap_or(10),
     };
+    if whois.suspension_minutes.is_empty()
+        || whois.suspension_minutes.len() > 10
+        || whois.suspension_minutes.contains(&0)
+    {
+        return Err(bad("whois.suspension_minutes: 1 to 10 durations, each at least 1 minute"));
+    }
+    let checks = [
+        ("whois.suspend_after", whois.suspend_after, 1, 1_000_000),
+        ("whois.remember_days", whois.remember_days, 0, 3_650),
+        ("whois.log_retention_days", whois.log_retention_days, 1, 3_650),
+        ("whois.max_connections", whois.max_connections, 1, 1_000_000),
+        ("whois.max_connections_per_origin", whois.max_connections_per_origin, 1, 1_000_000),
+        ("whois.timeout_secs", whois.timeout_secs, 1, 3_600),
+    ];
+    for (key, v, lo, hi) in checks {
+        if !(lo..=hi).contains(&v) {
+            return Err(bad(format!("{key}: {v} is outside {lo}..={hi}")));
+        }
+    }
     if whois.rate_per_minute == 0 || whois.burst == 0 {
         return Err(bad("whois.rate_per_minute and whois.burst: must be at least 1"));
     }

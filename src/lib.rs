@@ -5,11 +5,13 @@
 //! writes, through `store` (the only module that knows redb), using `policy` (pure rules),
 //! `model` (plain data) and `clock` (the only reader of the wall clock).
 
+pub mod abuse;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
 pub mod demo;
+pub mod directory;
 pub mod http;
 pub mod limits;
 pub mod model;
@@ -17,3 +19,4 @@ pub mod policy;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod whois;

@@ -64,6 +64,8 @@ pub async fn shutdown_signal() {
 pub struct Bound {
     pub http: TcpListener,
     pub http_addr: SocketAddr,
+    pub whois: TcpListener,
+    pub whois_addr: SocketAddr,
     /// Present when the HTTP listener speaks HTTPS only.
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
 }
@@ -79,13 +81,24 @@ pub async fn bind(settings: &Settings) -> Result<Bound, String> {
         .await
         .map_err(|e| format!("http.listen {}: {e}", settings.http.listen))?;
     let http_addr = http.local_addr().map_err(|e| e.to_string())?;
-    Ok(Bound { http, http_addr, tls })
+    let whois = TcpListener::bind(settings.whois.listen)
+        .await
+        .map_err(|e| format!("whois.listen {}: {e}", settings.whois.listen))?;
+    let whois_addr = whois.local_addr().map_err(|e| e.to_string())?;
+    Ok(Bound { http, http_addr, whois, whois_addr, tls })
 }
 
 /// Serves until a shutdown signal, then closes the registry. Returns once the database is closed.
 pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
     let token = CancellationToken::new();
-    let app = crate::http::app(registry.clone());
+    let guard = crate::abuse::Guard::start(registry.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let log_task = guard.take_log_task();
+    let app = crate::http::app_with(registry.clone(), guard.clone());
+    tracing::info!("listening protocol=whois addr={}", bound.whois_addr);
+    let whois_token = token.clone();
+    let whois = tokio::spawn(crate::whois::server::serve(bound.whois, registry.clone(), guard.clone(), async move {
+        whois_token.cancelled().await
+    }));
     let http_token = token.clone();
     let http = match bound.tls {
         None => {
@@ -130,6 +143,12 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
     token.cancel();
     let _ = control.await;
     let _ = jobs.await;
+    let _ = whois.await;
+    // The guard's query-log writer flushes what it holds once the last guard is gone.
+    drop(guard);
+    if let Some(t) = log_task {
+        let _ = tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), t).await;
+    }
     match tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), http).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "http server failed"),

@@ -23,6 +23,8 @@ pub fn router() -> Router<AppState> {
         .route("/clock/advance", post(advance))
         .route("/lifecycle/run", post(lifecycle_run))
         .route("/stats", get(stats))
+        .route("/whois/suspensions", get(suspensions))
+        .route("/whois/suspensions/{ip}", axum::routing::delete(lift))
 }
 
 /// The user behind HTTP Basic credentials.
@@ -125,4 +127,25 @@ async fn stats(State(s): State<AppState>, _u: BasicUser) -> Result<Json<serde_js
         "by_status": by_status,
         "by_registrar": by_registrar,
     })))
+}
+
+fn suspension_json(s: &crate::model::Suspension) -> serde_json::Value {
+    json!({"origin": s.origin, "level": s.level, "since": s.since.to_rfc3339(), "until": s.until.to_rfc3339(),
+           "count": s.count, "lifted_by": s.lifted_by})
+}
+
+/// Origins suspended now.
+async fn suspensions(State(s): State<AppState>, _u: BasicUser) -> Json<serde_json::Value> {
+    let list: Vec<serde_json::Value> = s.guard.current().iter().map(suspension_json).collect();
+    Json(json!({ "suspensions": list }))
+}
+
+/// Lifts a suspension (support may too). `ip` is an IPv4 address or any address of an IPv6 /64.
+async fn lift(
+    State(s): State<AppState>,
+    u: BasicUser,
+    axum::extract::Path(ip): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let lifted = s.guard.lift(&ip, Actor::User(u.0.name.clone())).await?;
+    Ok(Json(suspension_json(&lifted)))
 }

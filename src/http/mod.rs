@@ -28,6 +28,8 @@ pub struct AppState {
     pub registry: Registry,
     /// The registrar API's limit, per registrar.
     pub api_limiter: std::sync::Arc<KeyedLimiter>,
+    /// The public directory's abuse guard, shared with WHOIS.
+    pub guard: std::sync::Arc<crate::abuse::Guard>,
 }
 
 /// A limiter of `per_second` with `burst` per key.
@@ -37,11 +39,18 @@ pub fn keyed_limiter(per_second: u32, burst: u32) -> KeyedLimiter {
     governor::RateLimiter::keyed(governor::Quota::per_second(per_second).allow_burst(burst))
 }
 
-/// The whole HTTP application, built once and testable in memory.
+/// The whole HTTP application with a guard of its own (tests; `serve` shares one with WHOIS).
 pub fn app(registry: Registry) -> Router {
+    // Reading the stored suspensions fails only with a broken database, which a test must see.
+    let guard = crate::abuse::Guard::start(registry.clone()).expect("the abuse guard needs the database");
+    app_with(registry, guard)
+}
+
+/// The whole HTTP application, built once and testable in memory.
+pub fn app_with(registry: Registry, guard: std::sync::Arc<crate::abuse::Guard>) -> Router {
     let http = &registry.settings().http;
     let api_limiter = std::sync::Arc::new(keyed_limiter(http.api_rate_per_second, http.api_burst));
-    let state = AppState { registry, api_limiter };
+    let state = AppState { registry, api_limiter, guard };
     Router::new()
         .nest("/api/v1", api::router())
         .nest("/admin/api", admin_api::router())
@@ -83,5 +92,17 @@ async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> Res
     out.push_str("# HELP nicbox_domains_registered Domains published in the directory.\n# TYPE nicbox_domains_registered gauge\n");
     let stats = s.registry.stats()?;
     out.push_str(&format!("nicbox_domains_registered {}\n", stats.domains));
+    out.push_str("# HELP nicbox_directory_queries_total Directory queries by protocol and outcome.\n# TYPE nicbox_directory_queries_total counter\n");
+    for (k, v) in s.registry.counters("queries.")? {
+        if let Some((protocol, outcome)) = k["queries.".len()..].split_once(':') {
+            out.push_str(&format!(
+                "nicbox_directory_queries_total{{protocol=\"{protocol}\",outcome=\"{outcome}\"}} {v}\n"
+            ));
+        }
+    }
+    out.push_str("# HELP nicbox_directory_suspended_origins Origins suspended now.\n# TYPE nicbox_directory_suspended_origins gauge\n");
+    out.push_str(&format!("nicbox_directory_suspended_origins {}\n", s.guard.current().len()));
+    out.push_str("# HELP nicbox_directory_log_dropped_total Query-log entries dropped because the log could not keep up.\n# TYPE nicbox_directory_log_dropped_total counter\n");
+    out.push_str(&format!("nicbox_directory_log_dropped_total {}\n", s.guard.log_dropped()));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

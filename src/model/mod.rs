@@ -327,3 +327,49 @@ pub struct IdempotencyRecord {
     /// The command's result, postcard-encoded.
     pub outcome: Vec<u8>,
 }
+
+/// How an origin (an IPv4 address or an IPv6 /64) stands with the directory's abuse limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    /// `192.0.2.1` or `2001:db8:1:2::/64`.
+    pub origin: String,
+    /// 1, 2, 3...: which of the configured durations the last suspension used.
+    pub level: u32,
+    pub since: Timestamp,
+    pub until: Timestamp,
+    /// Suspensions of this origin so far (within the memory window).
+    pub count: u32,
+    /// Who lifted it early, if anyone.
+    pub lifted_by: Option<String>,
+}
+
+/// The outcome of one directory query, for the query log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueryOutcome {
+    Found,
+    NoMatch,
+    Invalid,
+    Limited,
+}
+
+impl QueryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryOutcome::Found => "found",
+            QueryOutcome::NoMatch => "no_match",
+            QueryOutcome::Invalid => "invalid",
+            QueryOutcome::Limited => "limited",
+        }
+    }
+}
+
+/// One query to the public directory (WHOIS or RDAP), kept for abuse detection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryLogEntry {
+    pub at: Timestamp,
+    pub origin: String,
+    /// `whois` or `rdap`.
+    pub protocol: String,
+    pub query: String,
+    pub outcome: QueryOutcome,
+}

@@ -132,6 +132,7 @@ pub struct LifecycleReport {
     pub purged: u64,
     pub registrant_changes_cancelled: u64,
     pub idempotency_records_expired: u64,
+    pub query_log_purged: u64,
     pub batches: u64,
 }
 
@@ -937,6 +938,8 @@ impl Registry {
             report.registrant_changes_cancelled += part.registrant_changes_cancelled;
             report.batches += 1;
         }
+        let (log_purged, _) = self.directory_housekeeping().await?;
+        report.query_log_purged = log_purged as u64;
         report.idempotency_records_expired = self
             .submit(move |tx| Ok(tx.expire_idempotency(now.add_secs(-IDEMPOTENCY_KEEP_SECS), 100_000)? as u64))
             .await?;

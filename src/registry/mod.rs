@@ -6,6 +6,7 @@
 //! only when it will succeed, so a refused command leaves nothing behind. Queries open a read
 //! transaction and return plain model values.
 
+mod abuse;
 mod contacts;
 mod domains;
 pub mod error;

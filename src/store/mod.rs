@@ -17,7 +17,8 @@ use redb::{
 };
 
 use crate::model::{
-    Contact, Domain, HistoryEntry, IdempotencyRecord, LedgerEntry, PollMessage, Registrar, Timestamp, User,
+    Contact, Domain, HistoryEntry, IdempotencyRecord, LedgerEntry, PollMessage, QueryLogEntry, Registrar, Suspension,
+    Timestamp, User,
 };
 
 /// Schema version of the database layout this binary writes. A file with a newer version is
@@ -38,6 +39,12 @@ const DOMAINS_BY_STATUS: TableDefinition<(&str, &str), ()> = TableDefinition::ne
 const POLL: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("poll");
 /// (registrar id, Idempotency-Key) -> IdempotencyRecord
 const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("idempotency");
+/// Origin -> Suspension: the directory's suspended (and remembered) origins.
+const SUSPENSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("suspensions");
+/// (time, sequence) -> QueryLogEntry: every directory query, for the retention period.
+const QUERY_LOG: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("query_log");
+/// (origin, time, sequence): the query log by origin.
+const QUERY_LOG_BY_ORIGIN: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("query_log_by_origin");
 /// (time, registrar id, Idempotency-Key): expiry of the records above.
 const IDEMPOTENCY_BY_TIME: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("idempotency_by_time");
 const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
@@ -249,6 +256,9 @@ fn backup_from(src: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreE
     entries += copy_table(src, &txn, POLL)?;
     entries += copy_table(src, &txn, IDEMPOTENCY)?;
     entries += copy_table(src, &txn, IDEMPOTENCY_BY_TIME)?;
+    entries += copy_table(src, &txn, SUSPENSIONS)?;
+    entries += copy_table(src, &txn, QUERY_LOG)?;
+    entries += copy_table(src, &txn, QUERY_LOG_BY_ORIGIN)?;
     entries += copy_table(src, &txn, CONTACTS)?;
     entries += copy_table(src, &txn, CONTACTS_BY_REGISTRAR)?;
     entries += copy_table(src, &txn, CONTACT_USES)?;
@@ -413,6 +423,52 @@ macro_rules! read_methods {
         pub fn idempotency(&self, registrar: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
             let t = self.txn.open_table(IDEMPOTENCY)?;
             t.get((registrar, key))?.map(|v| codec::decode(v.value())).transpose()
+        }
+
+        pub fn suspensions(&self) -> Result<Vec<Suspension>, StoreError> {
+            let t = self.txn.open_table(SUSPENSIONS)?;
+            let mut out = Vec::new();
+            for item in t.iter()? {
+                let (_, v) = item?;
+                out.push(codec::decode(v.value())?);
+            }
+            Ok(out)
+        }
+
+        /// Query-log entries from `from` on (oldest first), optionally of one origin, at most `limit`.
+        pub fn query_log(
+            &self,
+            origin: Option<&str>,
+            from: Timestamp,
+            limit: usize,
+        ) -> Result<Vec<QueryLogEntry>, StoreError> {
+            let log = self.txn.open_table(QUERY_LOG)?;
+            let mut out = Vec::new();
+            match origin {
+                None => {
+                    for item in log.range((from.0, 0u64)..)? {
+                        let (_, v) = item?;
+                        out.push(codec::decode(v.value())?);
+                        if out.len() >= limit {
+                            break;
+                        }
+                    }
+                }
+                Some(o) => {
+                    let idx = self.txn.open_table(QUERY_LOG_BY_ORIGIN)?;
+                    for item in idx.range((o, from.0, 0u64)..=(o, i64::MAX, u64::MAX))? {
+                        let (k, _) = item?;
+                        let (_, at, seq) = k.value();
+                        if let Some(v) = log.get((at, seq))? {
+                            out.push(codec::decode(v.value())?);
+                        }
+                        if out.len() >= limit {
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(out)
         }
 
         /// Names of the domains that use a contact (any role), at most `limit`.
@@ -647,6 +703,9 @@ impl WriteTx {
         self.txn.open_table(POLL)?;
         self.txn.open_table(IDEMPOTENCY)?;
         self.txn.open_table(IDEMPOTENCY_BY_TIME)?;
+        self.txn.open_table(SUSPENSIONS)?;
+        self.txn.open_table(QUERY_LOG)?;
+        self.txn.open_table(QUERY_LOG_BY_ORIGIN)?;
         self.txn.open_table(CONTACTS)?;
         self.txn.open_table(CONTACTS_BY_REGISTRAR)?;
         self.txn.open_table(CONTACT_USES)?;
@@ -671,6 +730,17 @@ impl WriteTx {
         self.writes += 1;
         self.txn.open_table(META)?.insert(key, value)?;
         Ok(())
+    }
+
+    /// Reserves `n` numbers of a named sequence at once; returns the first.
+    pub fn next_seq_by(&mut self, name: &str, n: u64) -> Result<u64, StoreError> {
+        self.writes += 1;
+        let key = format!("seq:{name}");
+        let mut t = self.txn.open_table(COUNTERS)?;
+        let first = t.get(key.as_str())?.map(|v| v.value()).unwrap_or(0) + 1;
+        let n = i64::try_from(n).map_err(|_| StoreError::Db("sequence step too large".into()))?;
+        t.insert(key.as_str(), first + n - 1)?;
+        u64::try_from(first).map_err(|_| StoreError::Db(format!("sequence {name} overflowed")))
     }
 
     /// The next number of a named sequence (history, ROIDs, handles): 1, 2, 3...
@@ -806,6 +876,63 @@ impl WriteTx {
         let bytes = codec::encode(e)?;
         self.txn.open_table(HISTORY)?.insert((object, e.seq), bytes.as_slice())?;
         Ok(())
+    }
+
+    pub fn put_suspension(&mut self, s: &Suspension) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(s)?;
+        self.txn.open_table(SUSPENSIONS)?.insert(s.origin.as_str(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    pub fn remove_suspension(&mut self, origin: &str) -> Result<bool, StoreError> {
+        self.writes += 1;
+        Ok(self.txn.open_table(SUSPENSIONS)?.remove(origin)?.is_some())
+    }
+
+    /// Appends query-log entries.
+    pub fn append_query_log(&mut self, entries: &[QueryLogEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let first = self.next_seq_by("query_log", entries.len() as u64)?;
+        self.writes += 1;
+        let mut log = self.txn.open_table(QUERY_LOG)?;
+        let mut idx = self.txn.open_table(QUERY_LOG_BY_ORIGIN)?;
+        for (i, e) in entries.iter().enumerate() {
+            let seq = first + i as u64;
+            let bytes = codec::encode(e)?;
+            log.insert((e.at.0, seq), bytes.as_slice())?;
+            idx.insert((e.origin.as_str(), e.at.0, seq), ())?;
+        }
+        Ok(())
+    }
+
+    /// Removes query-log entries older than `before`, at most `limit`; returns how many.
+    pub fn purge_query_log(&mut self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        let mut old = Vec::new();
+        {
+            let log = self.txn.open_table(QUERY_LOG)?;
+            for item in log.range((i64::MIN, 0u64)..(before.0, 0u64))? {
+                let (k, v) = item?;
+                let e: QueryLogEntry = codec::decode(v.value())?;
+                old.push((k.value(), e.origin));
+                if old.len() >= limit {
+                    break;
+                }
+            }
+        }
+        if old.is_empty() {
+            return Ok(0);
+        }
+        self.writes += 1;
+        let mut log = self.txn.open_table(QUERY_LOG)?;
+        let mut idx = self.txn.open_table(QUERY_LOG_BY_ORIGIN)?;
+        for ((at, seq), origin) in &old {
+            log.remove((*at, *seq))?;
+            idx.remove((origin.as_str(), *at, *seq))?;
+        }
+        Ok(old.len())
     }
 
     pub fn put_poll(&mut self, registrar: &str, m: &PollMessage) -> Result<(), StoreError> {

@@ -171,7 +171,8 @@ fn demo_serves_a_seeded_registry_and_writes_credentials() {
     use base64::Engine;
     let basic = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("admin:{}", creds["admin"]["password"].as_str().unwrap()))
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("admin:{}", creds["admin"]["password"].as_str().unwrap()))
     );
     let resp = agent
         .post(&s.url("/admin/api/clock/advance"))

@@ -6,4 +6,5 @@
 mod api;
 mod binary;
 mod common;
+mod lifecycle;
 mod openapi;

@@ -1,0 +1,258 @@
+//! What the public directory may disclose (POLICY.md section 4), decided in one place for both
+//! WHOIS and RDAP, so that they can never disagree.
+//!
+//! Only validly registered domains are shown (not free, not pending create, not purged). For a
+//! natural person nothing personal is shown: only the country. For a legal person, its name and
+//! address (unless it asked not to be shown); never anyone's phone or email. Instead of an email
+//! address, the link to the anonymised contact form.
+
+use std::net::IpAddr;
+
+use crate::model::{Contact, ContactKind, Domain, Ds, Status, Timestamp};
+use crate::registry::{Registry, RegistryError};
+
+/// A contact as the directory may show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicParty {
+    /// The registry's handle of the contact (RDAP entity handle); not personal data.
+    pub handle: String,
+    pub kind: ContactKind,
+    /// Present only for a legal person that is shown.
+    pub name: Option<String>,
+    pub organization: Option<String>,
+    pub street: Vec<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    /// Always shown.
+    pub country_code: String,
+}
+
+impl PublicParty {
+    /// Whether the name and address are disclosed (a shown legal person).
+    pub fn disclosed(&self) -> bool {
+        self.name.is_some()
+    }
+}
+
+/// Fields a directory answer withholds, for RDAP's `redacted` member (RFC 9537).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    Name,
+    Organization,
+    Address,
+    Email,
+    Phone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicNameserver {
+    pub name: String,
+    pub ipv4: Vec<IpAddr>,
+    pub ipv6: Vec<IpAddr>,
+}
+
+/// Everything the public directory says about a registered domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicRecord {
+    pub name: String,
+    pub unicode_name: String,
+    pub roid: String,
+    /// The .pt directory's state: `Registered`, `Reserved` (registered, not delegated),
+    /// `Pending Delete`, `Suspended`.
+    pub state: &'static str,
+    pub statuses: Vec<Status>,
+    pub created: Timestamp,
+    pub expires: Timestamp,
+    pub updated: Timestamp,
+    pub owner: PublicParty,
+    pub admin: Option<PublicParty>,
+    pub tech: Option<PublicParty>,
+    pub nameservers: Vec<PublicNameserver>,
+    pub ds: Vec<Ds>,
+    pub registrar_id: String,
+    pub registrar_name: String,
+    /// The anonymised contact form for the registrant.
+    pub contact_form: String,
+}
+
+impl PublicRecord {
+    pub fn is_idn(&self) -> bool {
+        self.name != self.unicode_name
+    }
+    pub fn signed(&self) -> bool {
+        !self.ds.is_empty()
+    }
+}
+
+/// What a directory lookup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Found(Box<PublicRecord>),
+    /// A name of one of the registry's zones that is not registered: the name as asked (A-label).
+    NoMatch(String),
+    /// Not a name of the registry: nothing is looked up.
+    Invalid,
+}
+
+/// The public view of one contact: personal data never leaves.
+pub fn public_party(c: &Contact, owner_visible: bool) -> PublicParty {
+    let shown = c.kind == ContactKind::Organization && owner_visible;
+    PublicParty {
+        handle: c.handle.clone(),
+        kind: c.kind,
+        name: shown.then(|| c.name.clone()),
+        organization: if shown { c.organization.clone().or_else(|| Some(c.name.clone())) } else { None },
+        street: if shown { c.street.clone() } else { Vec::new() },
+        city: shown.then(|| c.city.clone()),
+        postal_code: shown.then(|| c.postal_code.clone()),
+        country_code: c.country_code.clone(),
+    }
+}
+
+/// The fields withheld for a party (phone and email always; name and address of persons).
+pub fn withheld(p: &PublicParty) -> Vec<Withheld> {
+    let mut w = Vec::new();
+    if !p.disclosed() {
+        w.extend([Withheld::Name, Withheld::Organization, Withheld::Address]);
+    }
+    w.extend([Withheld::Email, Withheld::Phone]);
+    w
+}
+
+fn state_of(d: &Domain, min_ns: usize) -> &'static str {
+    if d.has(Status::PendingDelete) {
+        "Pending Delete"
+    } else if d.has(Status::ServerHold) || d.has(Status::ClientHold) {
+        "Suspended"
+    } else if d.nameservers.len() < min_ns {
+        "Reserved"
+    } else {
+        "Registered"
+    }
+}
+
+/// The public record of a domain, or `None` when the directory must not show it.
+pub fn disclose(registry: &Registry, d: &Domain) -> Result<Option<PublicRecord>, RegistryError> {
+    if !d.is_registered() {
+        return Ok(None);
+    }
+    let min_ns = registry.policy().tld(&d.tld).map(|t| t.profile.nameservers_min_delegated).unwrap_or(2);
+    let party = |handle: &str| -> Result<Option<PublicParty>, RegistryError> {
+        Ok(registry.contact_any(handle)?.map(|c| public_party(&c, d.owner_visible)))
+    };
+    let Some(owner) = party(&d.registrant)? else { return Ok(None) };
+    let admin = party(&d.admin)?;
+    let tech = match &d.tech {
+        Some(t) => party(t)?,
+        None => None,
+    };
+    let registrar_name = registry.registrar_get(&d.registrar).map(|r| r.name).unwrap_or_else(|_| d.registrar.clone());
+    Ok(Some(PublicRecord {
+        name: d.name.clone(),
+        unicode_name: d.unicode_name.clone(),
+        roid: d.roid.clone(),
+        state: state_of(d, min_ns),
+        statuses: d.effective_statuses(min_ns),
+        created: d.created,
+        expires: d.expires,
+        updated: d.updated,
+        owner,
+        admin,
+        tech,
+        nameservers: d
+            .nameservers
+            .iter()
+            .map(|n| PublicNameserver {
+                name: n.name.clone(),
+                ipv4: n.addresses.iter().filter(|a| a.is_ipv4()).copied().collect(),
+                ipv6: n.addresses.iter().filter(|a| a.is_ipv6()).copied().collect(),
+            })
+            .collect(),
+        ds: d.ds.clone(),
+        registrar_id: d.registrar.clone(),
+        registrar_name,
+        contact_form: format!("{}/contact/{}", registry.settings().public_url, d.name),
+    }))
+}
+
+/// Looks a name up for the public directory: one criterion, the domain name. A name outside
+/// the registry's TLDs is `Invalid` and nothing else is looked up.
+pub fn lookup(registry: &Registry, query: &str) -> Result<Lookup, RegistryError> {
+    let policy = registry.policy();
+    let key = match policy.parse(query) {
+        Ok(n) => n.ascii,
+        Err(crate::policy::NameError::OtherTld) => return Ok(Lookup::Invalid),
+        // Something under our TLDs that current rules refuse (a legacy name, or garbage):
+        // look up its plain lower-case form if it is ASCII, else there is nothing to find.
+        Err(_) => {
+            let raw = query.trim().trim_end_matches('.').to_ascii_lowercase();
+            let ours = policy.tlds.iter().any(|t| raw.ends_with(&format!(".{}", t.tld)));
+            if raw.is_empty() || !raw.is_ascii() || !ours || raw.len() > 253 {
+                return Ok(Lookup::Invalid);
+            }
+            raw
+        }
+    };
+    match registry.domain_any(&key)? {
+        Some(d) => match disclose(registry, &d)? {
+            Some(r) => Ok(Lookup::Found(Box::new(r))),
+            None => Ok(Lookup::NoMatch(key)),
+        },
+        None => Ok(Lookup::NoMatch(key)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(kind: ContactKind) -> Contact {
+        Contact {
+            handle: "C1".into(),
+            registrar: "r".into(),
+            kind,
+            name: "Maria da Conceição".into(),
+            organization: Some("Exemplo, Lda.".into()),
+            street: vec!["Rua Augusta 1".into()],
+            city: "Lisboa".into(),
+            postal_code: "1100-048".into(),
+            country_code: "PT".into(),
+            email: "maria@exemplo.pt".into(),
+            phone: Some("+351.912345678".into()),
+            fiscal_id: Some("123456789".into()),
+            created: Timestamp(0),
+            updated: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn a_person_shows_only_the_country() {
+        let p = public_party(&contact(ContactKind::Person), true);
+        assert_eq!(
+            (p.name.clone(), p.organization.clone(), p.city.clone(), p.postal_code.clone()),
+            (None, None, None, None)
+        );
+        assert!(p.street.is_empty());
+        assert_eq!(p.country_code, "PT");
+        assert_eq!(
+            withheld(&p),
+            vec![Withheld::Name, Withheld::Organization, Withheld::Address, Withheld::Email, Withheld::Phone]
+        );
+    }
+
+    #[test]
+    fn an_organization_shows_name_and_address_never_phone_or_email() {
+        let p = public_party(&contact(ContactKind::Organization), true);
+        assert_eq!(p.name.as_deref(), Some("Maria da Conceição"));
+        assert_eq!(p.city.as_deref(), Some("Lisboa"));
+        assert_eq!(withheld(&p), vec![Withheld::Email, Withheld::Phone]);
+        let debug = format!("{p:?}");
+        assert!(!debug.contains("maria@exemplo.pt") && !debug.contains("912345678") && !debug.contains("123456789"));
+    }
+
+    #[test]
+    fn an_organization_may_ask_not_to_be_shown() {
+        let p = public_party(&contact(ContactKind::Organization), false);
+        assert!(!p.disclosed());
+    }
+}
