@@ -467,7 +467,9 @@ impl Registry {
                 }
                 None => return err(Code::NotFound, format!("{key} is not registered")),
             };
-            for s in [Status::PendingDelete, Status::PendingCreate, Status::ServerUpdateProhibited] {
+            for s in
+                [Status::PendingDelete, Status::PendingCreate, Status::PendingUpdate, Status::ServerUpdateProhibited]
+            {
                 if old.has(s) {
                     return err(Code::StatusProhibits, format!("{key} has status {s}"));
                 }

@@ -441,6 +441,10 @@ impl Registry {
         new.set(Status::PendingDelete);
         new.updated = now;
         new.deleted = Some(now);
+        // A registrant change waiting for review ends with the registration.
+        new.clear(Status::PendingUpdate);
+        new.pending_registrant = None;
+        new.pending_since = None;
         if p.restore_days == 0 {
             remove_domain_counted(tx, self.policy(), old)?;
             record(

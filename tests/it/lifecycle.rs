@@ -803,8 +803,6 @@ async fn registrant_change_review() {
 /// PATCH while a registrant change waits for review (the brief: "update ... refused while
 /// pendingUpdate").
 #[tokio::test]
-#[ignore = "BUG: domain_update (src/registry/domains.rs) refuses only pendingDelete, pendingCreate and \
-            serverUpdateProhibited, not pendingUpdate, so a PATCH goes through while a registrant change waits"]
 async fn update_refused_while_registrant_change_pending() {
     let (env, key, h) = setup_with("[tld.policy]\nregistrant_change_mode = \"review\"\n").await;
     let person = env.contact(&key, person_body()).await;
