@@ -204,6 +204,8 @@ pub fn code(v: &Value) -> &str {
 pub struct Server {
     pub child: Child,
     pub http: SocketAddr,
+    /// The WHOIS listener's address, read from its `listening protocol=whois` line.
+    pub whois: SocketAddr,
     pub dir: PathBuf,
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -236,25 +238,33 @@ impl Server {
                 let Ok(line) = line else { break };
                 let plain = strip_ansi(&line);
                 log2.lock().unwrap().push(line);
-                for proto in ["http", "https"] {
+                for proto in ["http", "https", "whois"] {
                     let marker = format!("listening protocol={proto} addr=");
                     if let Some(i) = plain.find(&marker) {
-                        let _ = tx.send(plain[i + marker.len()..].trim().to_string());
+                        let _ = tx.send((proto, plain[i + marker.len()..].trim().to_string()));
                     }
                 }
             }
         });
         let deadline = Instant::now() + Duration::from_secs(120);
-        let http = loop {
-            if let Ok(a) = rx.recv_timeout(Duration::from_millis(100)) {
-                break strip_ansi(&a).parse().expect("listening address");
+        let (mut http, mut whois): (Option<SocketAddr>, Option<SocketAddr>) = (None, None);
+        while http.is_none() || whois.is_none() {
+            if let Ok((proto, a)) = rx.recv_timeout(Duration::from_millis(100)) {
+                let addr: SocketAddr = a.parse().expect("listening address");
+                if proto == "whois" {
+                    whois = Some(addr);
+                } else {
+                    http = Some(addr);
+                }
+                continue;
             }
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("nicbox exited with {status} before listening: {:?}", log.lock().unwrap());
             }
             assert!(Instant::now() < deadline, "nicbox did not start: {:?}", log.lock().unwrap());
-        };
-        Server { child, http, dir: dir.to_path_buf(), log }
+        }
+        let (http, whois) = (http.unwrap(), whois.unwrap());
+        Server { child, http, whois, dir: dir.to_path_buf(), log }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -357,4 +367,25 @@ pub fn http_call(
         }
         Err(e) => (0, json!({"transport_error": e.to_string()})),
     }
+}
+
+/// Runs the Debian `whois` client against a server: its standard output.
+pub fn whois_client(addr: SocketAddr, query: &str) -> String {
+    let out = Command::new("whois")
+        .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string(), query])
+        .stdin(Stdio::null())
+        .output()
+        .expect("the whois client (Debian package whois) must be installed: ops/test installs it");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Sends raw bytes to a WHOIS port and reads the answer to the end (10 s at most).
+pub fn whois_raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
 }
