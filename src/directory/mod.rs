@@ -133,21 +133,29 @@ fn state_of(d: &Domain, min_ns: usize) -> &'static str {
 
 /// The public record of a domain, or `None` when the directory must not show it.
 pub fn disclose(registry: &Registry, d: &Domain) -> Result<Option<PublicRecord>, RegistryError> {
+    match registry.domain_with_parties(&d.name)? {
+        Some((d, registrant, admin, tech, registrar_name)) => {
+            Ok(build(registry, &d, registrant.as_ref(), admin.as_ref(), tech.as_ref(), registrar_name))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Builds the public record from a domain and its parties. Pure.
+pub fn build(
+    registry: &Registry,
+    d: &Domain,
+    registrant: Option<&Contact>,
+    admin: Option<&Contact>,
+    tech: Option<&Contact>,
+    registrar_name: String,
+) -> Option<PublicRecord> {
     if !d.is_registered() {
-        return Ok(None);
+        return None;
     }
     let min_ns = registry.policy().tld(&d.tld).map(|t| t.profile.nameservers_min_delegated).unwrap_or(2);
-    let party = |handle: &str| -> Result<Option<PublicParty>, RegistryError> {
-        Ok(registry.contact_any(handle)?.map(|c| public_party(&c, d.owner_visible)))
-    };
-    let Some(owner) = party(&d.registrant)? else { return Ok(None) };
-    let admin = party(&d.admin)?;
-    let tech = match &d.tech {
-        Some(t) => party(t)?,
-        None => None,
-    };
-    let registrar_name = registry.registrar_get(&d.registrar).map(|r| r.name).unwrap_or_else(|_| d.registrar.clone());
-    Ok(Some(PublicRecord {
+    let owner = public_party(registrant?, d.owner_visible);
+    Some(PublicRecord {
         name: d.name.clone(),
         unicode_name: d.unicode_name.clone(),
         roid: d.roid.clone(),
@@ -157,8 +165,8 @@ pub fn disclose(registry: &Registry, d: &Domain) -> Result<Option<PublicRecord>,
         expires: d.expires,
         updated: d.updated,
         owner,
-        admin,
-        tech,
+        admin: admin.map(|c| public_party(c, d.owner_visible)),
+        tech: tech.map(|c| public_party(c, d.owner_visible)),
         nameservers: d
             .nameservers
             .iter()
@@ -172,7 +180,7 @@ pub fn disclose(registry: &Registry, d: &Domain) -> Result<Option<PublicRecord>,
         registrar_id: d.registrar.clone(),
         registrar_name,
         contact_form: format!("{}/contact/{}", registry.settings().public_url, d.name),
-    }))
+    })
 }
 
 /// Looks a name up for the public directory: one criterion, the domain name. A name outside
@@ -193,11 +201,13 @@ pub fn lookup(registry: &Registry, query: &str) -> Result<Lookup, RegistryError>
             raw
         }
     };
-    match registry.domain_any(&key)? {
-        Some(d) => match disclose(registry, &d)? {
-            Some(r) => Ok(Lookup::Found(Box::new(r))),
-            None => Ok(Lookup::NoMatch(key)),
-        },
+    match registry.domain_with_parties(&key)? {
+        Some((d, registrant, admin, tech, registrar_name)) => {
+            match build(registry, &d, registrant.as_ref(), admin.as_ref(), tech.as_ref(), registrar_name) {
+                Some(r) => Ok(Lookup::Found(Box::new(r))),
+                None => Ok(Lookup::NoMatch(key)),
+            }
+        }
         None => Ok(Lookup::NoMatch(key)),
     }
 }

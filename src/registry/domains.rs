@@ -397,6 +397,25 @@ impl Registry {
         Ok(self.read()?.domain(&key)?)
     }
 
+    /// A domain with its contacts and its registrar's name, read in one snapshot (the public
+    /// directory's lookup: one read transaction per query).
+    #[allow(clippy::type_complexity)]
+    pub fn domain_with_parties(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Domain, Option<Contact>, Option<Contact>, Option<Contact>, String)>, RegistryError> {
+        let r = self.read()?;
+        let Some(d) = r.domain(key)? else { return Ok(None) };
+        let registrant = r.contact(&d.registrant)?;
+        let admin = r.contact(&d.admin)?;
+        let tech = match &d.tech {
+            Some(t) => r.contact(t)?,
+            None => None,
+        };
+        let registrar = r.registrar(&d.registrar)?.map(|x| x.name).unwrap_or_else(|| d.registrar.clone());
+        Ok(Some((d, registrant, admin, tech, registrar)))
+    }
+
     /// The registrar's domains in name order after `after`, at most `limit`.
     pub fn domain_list(
         &self,
