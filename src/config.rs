@@ -37,6 +37,47 @@ struct RawConfig {
     tld: Vec<RawTld>,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    smtp: Option<RawSmtp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    relay: String,
+    from: String,
+    tls: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    None,
+    Opportunistic,
+    Required,
+}
+
+/// The SMTP relay of the anonymised contact form.
+#[derive(Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub from: String,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password never reaches a log.
+        write!(
+            f,
+            "SmtpSettings {{ host: {}, port: {}, from: {}, tls: {:?} }}",
+            self.host, self.port, self.from, self.tls
+        )
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -156,6 +197,7 @@ pub struct Settings {
     pub policy: std::sync::Arc<Policy>,
     pub log_level: String,
     pub log_json: bool,
+    pub smtp: Option<SmtpSettings>,
 }
 
 impl Settings {
@@ -326,6 +368,33 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
             return Err(bad(format!("log.format: `{other}` is not one of text, json")));
         }
     };
+    let smtp = match raw.smtp {
+        None => None,
+        Some(m) => {
+            let (host, port) = match m.relay.rsplit_once(':') {
+                Some((h, p)) => (h.trim_matches(|c| c == '[' || c == ']').to_string(), p.parse::<u16>().ok()),
+                None => (m.relay.clone(), Some(25)),
+            };
+            let Some(port) = port.filter(|_| !host.is_empty()) else {
+                return Err(bad(format!("smtp.relay: `{}` is not host:port", m.relay)));
+            };
+            if !m.from.contains('@') {
+                return Err(bad(format!("smtp.from: `{}` is not an email address", m.from)));
+            }
+            let tls = match m.tls.as_deref() {
+                None | Some("opportunistic") => SmtpTls::Opportunistic,
+                Some("required") => SmtpTls::Required,
+                Some("none") => SmtpTls::None,
+                Some(other) => {
+                    return Err(bad(format!("smtp.tls: `{other}` is not one of opportunistic, required, none")));
+                }
+            };
+            if m.username.is_some() != m.password.is_some() {
+                return Err(bad("smtp.username and smtp.password: give both or neither"));
+            }
+            Some(SmtpSettings { host, port, from: m.from, tls, username: m.username, password: m.password })
+        }
+    };
     let public_url = raw
         .registry
         .public_url
@@ -342,6 +411,7 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
         policy: std::sync::Arc::new(Policy::new(policies).map_err(bad)?),
         log_level,
         log_json,
+        smtp,
     })
 }
 

@@ -14,6 +14,7 @@ pub mod demo;
 pub mod directory;
 pub mod http;
 pub mod limits;
+pub mod mail;
 pub mod model;
 pub mod policy;
 pub mod registry;

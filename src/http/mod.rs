@@ -5,6 +5,8 @@ pub mod admin_api;
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod public;
+pub mod rdap;
 pub mod tls;
 
 use std::time::Duration;
@@ -30,6 +32,8 @@ pub struct AppState {
     pub api_limiter: std::sync::Arc<KeyedLimiter>,
     /// The public directory's abuse guard, shared with WHOIS.
     pub guard: std::sync::Arc<crate::abuse::Guard>,
+    /// The contact form's SMTP relay, when one is configured.
+    pub mailer: public::SharedMailer,
 }
 
 /// A limiter of `per_second` with `burst` per key.
@@ -50,10 +54,22 @@ pub fn app(registry: Registry) -> Router {
 pub fn app_with(registry: Registry, guard: std::sync::Arc<crate::abuse::Guard>) -> Router {
     let http = &registry.settings().http;
     let api_limiter = std::sync::Arc::new(keyed_limiter(http.api_rate_per_second, http.api_burst));
-    let state = AppState { registry, api_limiter, guard };
+    let mailer = match &registry.settings().smtp {
+        Some(m) => match crate::mail::Mailer::new(m) {
+            Ok(mailer) => Some(std::sync::Arc::new(mailer)),
+            Err(e) => {
+                tracing::error!(error = %e, "the SMTP relay is misconfigured; the contact form is off");
+                None
+            }
+        },
+        None => None,
+    };
+    let state = AppState { registry, api_limiter, guard, mailer };
     Router::new()
         .nest("/api/v1", api::router())
         .nest("/admin/api", admin_api::router())
+        .nest("/rdap", rdap::router())
+        .merge(public::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
@@ -63,6 +79,7 @@ pub fn app_with(registry: Registry, guard: std::sync::Arc<crate::abuse::Guard>) 
             Duration::from_millis(HTTP_REQUEST_TIMEOUT_MS),
         ))
         .layer(GlobalConcurrencyLimitLayer::new(HTTP_CONCURRENCY_MAX))
+        .layer(axum::extract::DefaultBodyLimit::max(crate::limits::API_BODY_BYTES_MAX))
 }
 
 async fn not_found(uri: Uri) -> ApiError {

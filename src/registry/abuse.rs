@@ -37,6 +37,29 @@ impl Registry {
         .await
     }
 
+    /// Records that a contact-form message was relayed (or failed): time, domain, outcome; never
+    /// its content.
+    pub async fn contact_relayed(&self, domain: &str, ok: bool, actor: Actor) -> Result<(), RegistryError> {
+        let (domain, now) = (domain.to_string(), self.now());
+        self.submit(move |tx| {
+            let op = if ok { "contact_form.relayed" } else { "contact_form.failed" };
+            record(tx, &format!("contact_form:{domain}"), op, now, &actor, None, None, None, 0)?;
+            tx.counter_add(&format!("contact_form:{}", if ok { "relayed" } else { "failed" }), 1)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The contact-form record of a domain: (time, relayed?) of each message.
+    pub fn contact_relays(&self, domain: &str) -> Result<Vec<(Timestamp, bool)>, RegistryError> {
+        Ok(self
+            .read()?
+            .history(&format!("contact_form:{domain}"), crate::limits::HISTORY_ENTRIES_MAX)?
+            .into_iter()
+            .map(|e| (e.at, e.operation == "contact_form.relayed"))
+            .collect())
+    }
+
     /// Appends a batch of query-log entries and counts them per outcome (one transaction).
     pub async fn log_queries(&self, entries: Vec<QueryLogEntry>) -> Result<(), RegistryError> {
         self.submit(move |tx| {

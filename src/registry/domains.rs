@@ -416,6 +416,29 @@ impl Registry {
         Ok(Some((d, registrant, admin, tech, registrar)))
     }
 
+    /// The domain whose nameserver `host` is: the domain that holds the host when it is inside
+    /// one (its glue), else the first domain that delegates to it.
+    pub fn nameserver_lookup(&self, host: &str) -> Result<Option<Domain>, RegistryError> {
+        let r = self.read()?;
+        let mut parent = host;
+        while let Some((_, rest)) = parent.split_once('.') {
+            if let Some(d) = r.domain(rest)?
+                && d.nameservers.iter().any(|n| n.name == host)
+            {
+                return Ok(Some(d));
+            }
+            parent = rest;
+        }
+        for name in r.domains_with_nameserver(host, 16)? {
+            if let Some(d) = r.domain(&name)?
+                && d.is_registered()
+            {
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
+    }
+
     /// The registrar's domains in name order after `after`, at most `limit`.
     pub fn domain_list(
         &self,

@@ -50,6 +50,8 @@ const IDEMPOTENCY_BY_TIME: TableDefinition<(i64, &str, &str), ()> = TableDefinit
 const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
 /// (contact handle, domain name): which domains use a contact, in any role.
 const CONTACT_USES: TableDefinition<(&str, &str), ()> = TableDefinition::new("contact_uses");
+/// (nameserver host name, domain name): which domains delegate to a host (RDAP nameserver lookups).
+const NAMESERVER_USES: TableDefinition<(&str, &str), ()> = TableDefinition::new("nameserver_uses");
 /// (registrar id, contact handle)
 const CONTACTS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> = TableDefinition::new("contacts_by_registrar");
 const REGISTRARS: TableDefinition<&str, &[u8]> = TableDefinition::new("registrars");
@@ -262,6 +264,7 @@ fn backup_from(src: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreE
     entries += copy_table(src, &txn, CONTACTS)?;
     entries += copy_table(src, &txn, CONTACTS_BY_REGISTRAR)?;
     entries += copy_table(src, &txn, CONTACT_USES)?;
+    entries += copy_table(src, &txn, NAMESERVER_USES)?;
     entries += copy_table(src, &txn, REGISTRARS)?;
     entries += copy_table(src, &txn, USERS)?;
     entries += copy_table(src, &txn, HISTORY)?;
@@ -471,6 +474,21 @@ macro_rules! read_methods {
             Ok(out)
         }
 
+        /// Names of the domains that delegate to a nameserver host, at most `limit`.
+        pub fn domains_with_nameserver(&self, host: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+            let t = self.txn.open_table(NAMESERVER_USES)?;
+            let mut out = Vec::new();
+            for item in t.range((host, "")..)? {
+                let (k, _) = item?;
+                let (h, name) = k.value();
+                if h != host || out.len() >= limit {
+                    break;
+                }
+                out.push(name.to_string());
+            }
+            Ok(out)
+        }
+
         /// Names of the domains that use a contact (any role), at most `limit`.
         pub fn domains_using(&self, handle: &str, limit: usize) -> Result<Vec<String>, StoreError> {
             let t = self.txn.open_table(CONTACT_USES)?;
@@ -620,6 +638,8 @@ impl ReadTx {
         let by_reg = self.txn.open_table(DOMAINS_BY_REGISTRAR)?;
         let by_exp = self.txn.open_table(DOMAINS_DUE)?;
         let uses = self.txn.open_table(CONTACT_USES)?;
+        let hosts = self.txn.open_table(NAMESERVER_USES)?;
+        let mut hosts_expected = 0u64;
         let by_status = self.txn.open_table(DOMAINS_BY_STATUS)?;
         let mut uses_expected = 0u64;
         let mut statuses_expected = 0u64;
@@ -641,6 +661,12 @@ impl ReadTx {
                     problems.push(format!("domain {} missing from the index of status {st}", d.name));
                 }
             }
+            for n in &d.nameservers {
+                hosts_expected += 1;
+                if hosts.get((n.name.as_str(), d.name.as_str()))?.is_none() {
+                    problems.push(format!("domain {} missing from the uses of nameserver {}", d.name, n.name));
+                }
+            }
             for h in contacts_of(&d) {
                 uses_expected += 1;
                 if uses.get((h.as_str(), d.name.as_str()))?.is_none() {
@@ -651,6 +677,10 @@ impl ReadTx {
         })?;
         if by_reg.len()? != domains {
             problems.push(format!("registrar index has {} entries for {domains} domains", by_reg.len()?));
+        }
+        if hosts.len()? != hosts_expected {
+            problems
+                .push(format!("nameserver-use index has {} entries, the domains give {hosts_expected}", hosts.len()?));
         }
         if uses.len()? != uses_expected {
             problems.push(format!("contact-use index has {} entries, the domains give {uses_expected}", uses.len()?));
@@ -709,6 +739,7 @@ impl WriteTx {
         self.txn.open_table(CONTACTS)?;
         self.txn.open_table(CONTACTS_BY_REGISTRAR)?;
         self.txn.open_table(CONTACT_USES)?;
+        self.txn.open_table(NAMESERVER_USES)?;
         self.txn.open_table(REGISTRARS)?;
         self.txn.open_table(USERS)?;
         self.txn.open_table(HISTORY)?;
@@ -816,6 +847,18 @@ impl WriteTx {
                 t.insert((st.as_str(), new.name.as_str()), ())?;
             }
         }
+        let old_hosts: std::collections::BTreeSet<&str> =
+            old.map(|o| o.nameservers.iter().map(|n| n.name.as_str()).collect()).unwrap_or_default();
+        let new_hosts: std::collections::BTreeSet<&str> = new.nameservers.iter().map(|n| n.name.as_str()).collect();
+        if old_hosts != new_hosts {
+            let mut t = self.txn.open_table(NAMESERVER_USES)?;
+            for h in old_hosts.difference(&new_hosts) {
+                t.remove((*h, new.name.as_str()))?;
+            }
+            for h in new_hosts.difference(&old_hosts) {
+                t.insert((*h, new.name.as_str()), ())?;
+            }
+        }
         let old_contacts = old.map(contacts_of).unwrap_or_default();
         let new_contacts = contacts_of(new);
         if old_contacts != new_contacts {
@@ -843,6 +886,10 @@ impl WriteTx {
         let mut t = self.txn.open_table(CONTACT_USES)?;
         for h in contacts_of(old) {
             t.remove((h.as_str(), old.name.as_str()))?;
+        }
+        let mut t = self.txn.open_table(NAMESERVER_USES)?;
+        for n in &old.nameservers {
+            t.remove((n.name.as_str(), old.name.as_str()))?;
         }
         Ok(())
     }

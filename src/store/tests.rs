@@ -20,7 +20,11 @@ fn domain(name: &str, registrar: &str, expires: i64) -> Domain {
         admin: "C1".into(),
         tech: None,
         billing: None,
-        nameservers: vec![],
+        nameservers: if expires % 2 == 0 {
+            vec![crate::model::Nameserver { name: format!("ns{}.example.net", expires % 3), addresses: vec![] }]
+        } else {
+            vec![]
+        },
         ds: vec![],
         statuses: vec![],
         created: Timestamp(0),

@@ -8,3 +8,4 @@ mod binary;
 mod common;
 mod lifecycle;
 mod openapi;
+mod whois;
