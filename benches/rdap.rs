@@ -17,10 +17,13 @@ const CLIENTS: usize = 64;
 fn minimal_server() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let body: &'static str = Box::leak(format!("{{\"objectClassName\":\"domain\",\"pad\":\"{}\"}}", "x".repeat(980)).into_boxed_str());
+        let body: &'static str =
+            Box::leak(format!("{{\"objectClassName\":\"domain\",\"pad\":\"{}\"}}", "x".repeat(980)).into_boxed_str());
         let app = axum::Router::new().route(
             "/rdap/domain/{name}",
-            axum::routing::get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/rdap+json")], body) }),
+            axum::routing::get(
+                move || async move { ([(axum::http::header::CONTENT_TYPE, "application/rdap+json")], body) },
+            ),
         );
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         println!("{}", l.local_addr().unwrap());
@@ -113,7 +116,10 @@ async fn round(addr: SocketAddr, secs: f64, n: usize) -> (usize, Vec<u32>, usize
             let mut i: usize = c * 7919 + 1;
             while Instant::now() < deadline {
                 i = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                let req = format!("GET /rdap/domain/dominio{}.pt HTTP/1.1\r\nHost: bench\r\nAccept: application/rdap+json\r\n\r\n", (i >> 33) % n);
+                let req = format!(
+                    "GET /rdap/domain/dominio{}.pt HTTP/1.1\r\nHost: bench\r\nAccept: application/rdap+json\r\n\r\n",
+                    (i >> 33) % n
+                );
                 let t = Instant::now();
                 if s.write_all(req.as_bytes()).await.is_err() || !read_response(&mut s, &mut buf).await {
                     errors += 1;
@@ -198,7 +204,15 @@ fn main() {
     let total = secs * rounds as f64;
     let (a_qps, b_qps) = (a_n as f64 / total, b_n as f64 / total);
     println!("rdap/load      {CLIENTS} clients, keep-alive, {n} domains, {rounds} rounds of {secs}s each");
-    println!("  nicbox   {a_qps:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {a_e}", pct(&a_l, 0.5), pct(&a_l, 0.99));
-    println!("  minimal  {b_qps:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {b_e}", pct(&b_l, 0.5), pct(&b_l, 0.99));
+    println!(
+        "  nicbox   {a_qps:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {a_e}",
+        pct(&a_l, 0.5),
+        pct(&a_l, 0.99)
+    );
+    println!(
+        "  minimal  {b_qps:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  errors {b_e}",
+        pct(&b_l, 0.5),
+        pct(&b_l, 0.99)
+    );
     println!("  ratio nicbox/minimal: {:.2}", a_qps / b_qps.max(1.0));
 }

@@ -423,6 +423,7 @@ impl Registry {
         let mut parent = host;
         while let Some((_, rest)) = parent.split_once('.') {
             if let Some(d) = r.domain(rest)?
+                && d.is_registered()
                 && d.nameservers.iter().any(|n| n.name == host)
             {
                 return Ok(Some(d));

@@ -91,14 +91,28 @@ impl Registry {
     /// remain, the database closes when the last one goes.
     pub fn close(self) {
         let thread = self.inner.writer_thread.lock().ok().and_then(|mut t| t.take());
-        match Arc::try_unwrap(self.inner) {
-            Ok(inner) => {
-                drop(inner);
-                if let Some(t) = thread {
-                    let _ = t.join();
+        // Clones held for an instant by tasks that are finishing (a log flush, a job's last
+        // step) are waited for, briefly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(crate::limits::SHUTDOWN_GRACE_SECS);
+        let mut inner = self.inner;
+        loop {
+            match Arc::try_unwrap(inner) {
+                Ok(i) => {
+                    drop(i);
+                    if let Some(t) = thread {
+                        let _ = t.join();
+                    }
+                    return;
+                }
+                Err(still_shared) if std::time::Instant::now() < deadline => {
+                    inner = still_shared;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(_) => {
+                    tracing::warn!("registry still in use at close; the database closes when it is released");
+                    return;
                 }
             }
-            Err(_) => tracing::warn!("registry still in use at close; the database closes when it is released"),
         }
     }
 

@@ -49,7 +49,11 @@ where
     }
 
     fn answer(self: Box<Self>, commit: Option<&RegistryError>) {
-        let answer = match (self.outcome, commit) {
+        let Typed { f, outcome, reply } = *self;
+        // The command (and whatever it holds, such as a registry handle) goes before the answer,
+        // so a submitter that closes the registry on its answer finds no clone left here.
+        drop(f);
+        let answer = match (outcome, commit) {
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(_)), Some(c)) => Err(c.clone()),
             (Some(Ok(v)), None) => Ok(v),
@@ -57,7 +61,7 @@ where
             (None, None) => Err(RegistryError::new(Code::Internal, "command was never run")),
         };
         // The submitter may have gone away (client disconnected); the change stands regardless.
-        let _ = self.reply.send(answer);
+        let _ = reply.send(answer);
     }
 }
 

@@ -6,6 +6,8 @@
 mod api;
 mod binary;
 mod common;
+mod contact;
 mod lifecycle;
 mod openapi;
+mod rdap;
 mod whois;
