@@ -215,11 +215,16 @@ fn nameserver_json(s: &AppState, n: &directory::PublicNameserver) -> Value {
         "links": [{"value": format!("{base}/rdap/nameserver/{}", n.name), "rel": "self",
                    "href": format!("{base}/rdap/nameserver/{}", n.name), "type": "application/rdap+json"}],
     });
-    if !n.ipv4.is_empty() || !n.ipv6.is_empty() {
-        v["ipAddresses"] = json!({
-            "v4": n.ipv4.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "v6": n.ipv6.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        });
+    // Only non-empty lists: an empty one is an error under RFC 9083 (as ICANN's rdap-test says).
+    let mut ips = serde_json::Map::new();
+    if !n.ipv4.is_empty() {
+        ips.insert("v4".into(), json!(n.ipv4.iter().map(ToString::to_string).collect::<Vec<_>>()));
+    }
+    if !n.ipv6.is_empty() {
+        ips.insert("v6".into(), json!(n.ipv6.iter().map(ToString::to_string).collect::<Vec<_>>()));
+    }
+    if !ips.is_empty() {
+        v["ipAddresses"] = serde_json::Value::Object(ips);
     }
     let (unicode, ok) = idna::domain_to_unicode(&n.name);
     if ok.is_ok() && unicode != n.name {
@@ -256,19 +261,23 @@ pub fn domain_json(s: &AppState, r: &PublicRecord) -> Value {
         ],
         "entities": entities,
         "nameservers": r.nameservers.iter().map(|n| nameserver_json(s, n)).collect::<Vec<_>>(),
-        "secureDNS": {
-            "delegationSigned": r.signed(),
-            "dsData": r.ds.iter().map(|d| json!({"keyTag": d.key_tag, "algorithm": d.algorithm, "digestType": d.digest_type, "digest": d.digest})).collect::<Vec<_>>(),
-        },
+        "secureDNS": {"delegationSigned": r.signed()},
         "links": [
             {"value": format!("{base}/rdap/domain/{}", r.name), "rel": "self",
              "href": format!("{base}/rdap/domain/{}", r.name), "type": "application/rdap+json"},
-            {"value": format!("{base}/rdap/domain/{}", r.name), "rel": "related", "title": "Anonymised contact form",
+            {"value": format!("{base}/rdap/domain/{}", r.name), "rel": "about", "title": "Anonymised contact form",
              "href": r.contact_form, "type": "text/html"},
         ],
         "notices": notices(s),
         "redacted": redacted,
     });
+    if r.signed() {
+        v["secureDNS"]["dsData"] = r
+            .ds
+            .iter()
+            .map(|d| json!({"keyTag": d.key_tag, "algorithm": d.algorithm, "digestType": d.digest_type, "digest": d.digest}))
+            .collect();
+    }
     if r.is_idn() {
         v["unicodeName"] = json!(r.unicode_name);
     }

@@ -373,3 +373,39 @@ pub struct QueryLogEntry {
     pub query: String,
     pub outcome: QueryOutcome,
 }
+
+/// A signed-in admin-UI session (stored by the SHA-256 of its cookie token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub user: String,
+    /// The token every form of this session must carry.
+    pub csrf: String,
+    pub created: Timestamp,
+    pub expires: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DisclosureState {
+    Pending,
+    Granted,
+    Refused,
+}
+
+/// A request for non-public data (POLICY.md section 4, point 6): who asks, on what legal basis,
+/// the decision, and what was disclosed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosureRequest {
+    pub id: u64,
+    pub domain: String,
+    pub requester: String,
+    pub legal_basis: String,
+    pub case_reference: String,
+    pub received: Timestamp,
+    pub recorded_by: String,
+    pub state: DisclosureState,
+    pub decided_by: Option<String>,
+    pub decided: Option<Timestamp>,
+    pub decision_note: String,
+    /// The full record as disclosed (registrant, admin, tech), once granted.
+    pub disclosed: Option<String>,
+}

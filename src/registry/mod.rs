@@ -7,6 +7,7 @@
 //! transaction and return plain model values.
 
 mod abuse;
+pub mod admin;
 mod contacts;
 mod domains;
 pub mod error;
@@ -320,6 +321,11 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     // auth code must never be predictable.
     getrandom::fill(&mut b).expect("the operating system's random source failed");
     b
+}
+
+/// A random 256-bit token (base64url), for session cookies.
+pub(crate) fn random_token() -> String {
+    admin::token()
 }
 
 /// A random string over an unambiguous alphabet (no 0/O, 1/l/I).

@@ -17,8 +17,8 @@ use redb::{
 };
 
 use crate::model::{
-    Contact, Domain, HistoryEntry, IdempotencyRecord, LedgerEntry, PollMessage, QueryLogEntry, Registrar, Suspension,
-    Timestamp, User,
+    Contact, DisclosureRequest, Domain, HistoryEntry, IdempotencyRecord, LedgerEntry, PollMessage, QueryLogEntry,
+    Registrar, Session, Suspension, Timestamp, User,
 };
 
 /// Schema version of the database layout this binary writes. A file with a newer version is
@@ -45,6 +45,12 @@ const SUSPENSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("suspensi
 const QUERY_LOG: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("query_log");
 /// (origin, time, sequence): the query log by origin.
 const QUERY_LOG_BY_ORIGIN: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("query_log_by_origin");
+/// SHA-256 of a session token -> Session
+const SESSIONS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("sessions");
+/// id -> DisclosureRequest
+const DISCLOSURES: TableDefinition<u64, &[u8]> = TableDefinition::new("disclosures");
+/// (unicode name, A-label name): name searches by U-label or A-label prefix.
+const DOMAINS_BY_UNICODE: TableDefinition<(&str, &str), ()> = TableDefinition::new("domains_by_unicode");
 /// (time, registrar id, Idempotency-Key): expiry of the records above.
 const IDEMPOTENCY_BY_TIME: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("idempotency_by_time");
 const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
@@ -259,6 +265,9 @@ fn backup_from(src: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreE
     entries += copy_table(src, &txn, IDEMPOTENCY)?;
     entries += copy_table(src, &txn, IDEMPOTENCY_BY_TIME)?;
     entries += copy_table(src, &txn, SUSPENSIONS)?;
+    entries += copy_table(src, &txn, SESSIONS)?;
+    entries += copy_table(src, &txn, DISCLOSURES)?;
+    entries += copy_table(src, &txn, DOMAINS_BY_UNICODE)?;
     entries += copy_table(src, &txn, QUERY_LOG)?;
     entries += copy_table(src, &txn, QUERY_LOG_BY_ORIGIN)?;
     entries += copy_table(src, &txn, CONTACTS)?;
@@ -426,6 +435,74 @@ macro_rules! read_methods {
         pub fn idempotency(&self, registrar: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
             let t = self.txn.open_table(IDEMPOTENCY)?;
             t.get((registrar, key))?.map(|v| codec::decode(v.value())).transpose()
+        }
+
+        pub fn session(&self, digest: &[u8; 32]) -> Result<Option<Session>, StoreError> {
+            let t = self.txn.open_table(SESSIONS)?;
+            t.get(digest)?.map(|v| codec::decode(v.value())).transpose()
+        }
+
+        pub fn disclosure(&self, id: u64) -> Result<Option<DisclosureRequest>, StoreError> {
+            let t = self.txn.open_table(DISCLOSURES)?;
+            t.get(id)?.map(|v| codec::decode(v.value())).transpose()
+        }
+
+        /// Disclosure requests, newest first, at most `limit`.
+        pub fn disclosures(&self, limit: usize) -> Result<Vec<DisclosureRequest>, StoreError> {
+            let t = self.txn.open_table(DISCLOSURES)?;
+            let mut out = Vec::new();
+            for item in t.iter()?.rev() {
+                let (_, v) = item?;
+                out.push(codec::decode(v.value())?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        }
+
+        /// A-label names whose Unicode (or ASCII) form starts with `prefix`, after `after`
+        /// (a unicode name, exclusive), at most `limit`.
+        pub fn names_with_prefix(
+            &self,
+            prefix: &str,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<Vec<(String, String)>, StoreError> {
+            let t = self.txn.open_table(DOMAINS_BY_UNICODE)?;
+            let start = after.unwrap_or(prefix);
+            let mut out = Vec::new();
+            for item in t.range((start, "")..)? {
+                let (k, _) = item?;
+                let (u, a) = k.value();
+                if !u.starts_with(prefix) || out.len() >= limit {
+                    break;
+                }
+                if Some(u) == after {
+                    continue;
+                }
+                out.push((u.to_string(), a.to_string()));
+            }
+            Ok(out)
+        }
+
+        /// Entries of one history object, newest first, before sequence `before` (exclusive).
+        pub fn history_rev(
+            &self,
+            object: &str,
+            before: Option<u64>,
+            limit: usize,
+        ) -> Result<Vec<HistoryEntry>, StoreError> {
+            let t = self.txn.open_table(HISTORY)?;
+            let mut out = Vec::new();
+            for item in t.range((object, 0u64)..(object, before.unwrap_or(u64::MAX)))?.rev() {
+                let (_, v) = item?;
+                out.push(codec::decode(v.value())?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
         }
 
         pub fn suspensions(&self) -> Result<Vec<Suspension>, StoreError> {
@@ -675,6 +752,10 @@ impl ReadTx {
             }
             Ok(())
         })?;
+        let by_unicode = self.txn.open_table(DOMAINS_BY_UNICODE)?;
+        if by_unicode.len()? != domains {
+            problems.push(format!("name index has {} entries for {domains} domains", by_unicode.len()?));
+        }
         if by_reg.len()? != domains {
             problems.push(format!("registrar index has {} entries for {domains} domains", by_reg.len()?));
         }
@@ -734,6 +815,9 @@ impl WriteTx {
         self.txn.open_table(IDEMPOTENCY)?;
         self.txn.open_table(IDEMPOTENCY_BY_TIME)?;
         self.txn.open_table(SUSPENSIONS)?;
+        self.txn.open_table(SESSIONS)?;
+        self.txn.open_table(DISCLOSURES)?;
+        self.txn.open_table(DOMAINS_BY_UNICODE)?;
         self.txn.open_table(QUERY_LOG)?;
         self.txn.open_table(QUERY_LOG_BY_ORIGIN)?;
         self.txn.open_table(CONTACTS)?;
@@ -847,6 +931,9 @@ impl WriteTx {
                 t.insert((st.as_str(), new.name.as_str()), ())?;
             }
         }
+        if old.is_none() {
+            self.txn.open_table(DOMAINS_BY_UNICODE)?.insert((new.unicode_name.as_str(), new.name.as_str()), ())?;
+        }
         let old_hosts: std::collections::BTreeSet<&str> =
             old.map(|o| o.nameservers.iter().map(|n| n.name.as_str()).collect()).unwrap_or_default();
         let new_hosts: std::collections::BTreeSet<&str> = new.nameservers.iter().map(|n| n.name.as_str()).collect();
@@ -887,6 +974,7 @@ impl WriteTx {
         for h in contacts_of(old) {
             t.remove((h.as_str(), old.name.as_str()))?;
         }
+        self.txn.open_table(DOMAINS_BY_UNICODE)?.remove((old.unicode_name.as_str(), old.name.as_str()))?;
         let mut t = self.txn.open_table(NAMESERVER_USES)?;
         for n in &old.nameservers {
             t.remove((n.name.as_str(), old.name.as_str()))?;
@@ -922,6 +1010,49 @@ impl WriteTx {
         self.writes += 1;
         let bytes = codec::encode(e)?;
         self.txn.open_table(HISTORY)?.insert((object, e.seq), bytes.as_slice())?;
+        Ok(())
+    }
+
+    pub fn put_session(&mut self, digest: &[u8; 32], s: &Session) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(s)?;
+        self.txn.open_table(SESSIONS)?.insert(digest, bytes.as_slice())?;
+        Ok(())
+    }
+
+    pub fn remove_session(&mut self, digest: &[u8; 32]) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.txn.open_table(SESSIONS)?.remove(digest)?;
+        Ok(())
+    }
+
+    /// Removes sessions that expired before `now`; returns how many.
+    pub fn expire_sessions(&mut self, now: Timestamp) -> Result<usize, StoreError> {
+        let mut old = Vec::new();
+        {
+            let t = self.txn.open_table(SESSIONS)?;
+            for item in t.iter()? {
+                let (k, v) = item?;
+                let s: Session = codec::decode(v.value())?;
+                if s.expires < now {
+                    old.push(*k.value());
+                }
+            }
+        }
+        if !old.is_empty() {
+            self.writes += 1;
+            let mut t = self.txn.open_table(SESSIONS)?;
+            for k in &old {
+                t.remove(k)?;
+            }
+        }
+        Ok(old.len())
+    }
+
+    pub fn put_disclosure(&mut self, d: &DisclosureRequest) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(d)?;
+        self.txn.open_table(DISCLOSURES)?.insert(d.id, bytes.as_slice())?;
         Ok(())
     }
 

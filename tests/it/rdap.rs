@@ -240,7 +240,7 @@ async fn a_persons_domain_discloses_only_the_country() {
         p["postal_code"].as_str().unwrap(),
     ];
     assert_hidden("person", &text, &v, &secrets);
-    let form = v["links"].as_array().unwrap().iter().find(|l| l["rel"] == "related").expect("a contact link");
+    let form = v["links"].as_array().unwrap().iter().find(|l| l["rel"] == "about").expect("a contact link");
     assert!(form["href"].as_str().unwrap().ends_with("/contact/joao-goncalves.pt"), "{form}");
     let registrar = entity(&v, "registrar");
     assert_eq!((registrar["handle"].as_str(), vcard_fn(registrar)), (Some("reg-a"), "Registrar reg-a"));

@@ -160,52 +160,19 @@ fn demo_args(data: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The demo's first run, which creates the data directory, then stopped. Tolerates the first
-/// run's failing to serve (see `demo_first_run_serves`): the data is complete before it serves.
-fn create_demo(args: &[&str], dir: &Path) {
-    let log_path = dir.join("first-run.log");
-    let mut child = std::process::Command::new(crate::common::binary())
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if log.contains("listening protocol=http") && log.contains("listening protocol=whois") {
-            unsafe {
-                libc::kill(child.id() as i32, libc::SIGTERM);
-            }
-            assert_eq!(child.wait().unwrap().code(), Some(0));
-            break;
-        }
-        assert!(Instant::now() < deadline, "the demo did not start: {log}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    assert!(log.contains("demo registry created"), "{log}");
-}
-
-/// The first run of `nicbox demo` creates its registry, then serves HTTP and WHOIS.
+/// A supervisor may stop the server as soon as it says it listens: SIGTERM is a clean exit.
 #[test]
-#[ignore = "BUG: src/demo.rs create() calls registry.close() while the writer thread still holds a Registry \
-clone (the closure of the last domain_delete: Writer answers before dropping the job), so close() cannot join \
-the writer; serve's Registry::open then races the writer's release of the database and usually fails with \
-`the database is in use by a running server` (exit 1)"]
-fn demo_first_run_serves() {
-    // Three fresh demos: each first run must serve (it failed in most runs).
-    for _ in 0..3 {
-        let dir = tempfile::tempdir().unwrap();
-        let args = demo_args(&dir.path().join("demo"));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let s = Server::start(&args, dir.path());
-        assert_eq!(ask(s.whois, "google.com"), "invalid search\r\n");
-        assert_eq!(s.terminate().code(), Some(0));
+#[ignore = "BUG: src/server.rs serve() logs `listening protocol=...` and spawns the servers before it installs \
+its SIGTERM handler (tokio::signal::unix::signal runs only when shutdown_signal() is first polled, at the end of \
+serve), so a SIGTERM right after the listening lines kills the process by the default action (no exit code, no \
+graceful shutdown); 14 of 20 tries here"]
+fn sigterm_right_after_listening_is_a_clean_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_whois(dir.path(), "");
+    init_with_registrar(&config, "ptreg", 0);
+    for _ in 0..5 {
+        let s = Server::serve(&config);
+        assert_eq!(s.terminate().code(), Some(0), "SIGTERM right after the listening lines");
     }
 }
 
@@ -215,7 +182,11 @@ fn demo_domains_disclose_no_email_or_phone() {
     let data = dir.path().join("demo");
     let args = demo_args(&data);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    create_demo(&args, dir.path());
+    let s = Server::start(&args, dir.path());
+    // The demo serves WHOIS with the default limits (see `sigterm_right_after_listening_is_a_clean_exit`
+    // for why a query comes before the SIGTERM).
+    assert_eq!(ask(s.whois, "google.com"), "invalid search\r\n");
+    assert_eq!(s.terminate().code(), Some(0));
     // Exempt the tests' own address from the limits: every domain is asked.
     let cfg = data.join("nicbox.toml");
     let text = std::fs::read_to_string(&cfg).unwrap();
