@@ -1,6 +1,7 @@
 //! HTTP: one router for the registrar API, health and metrics (later RDAP, public pages and the
 //! admin UI), with limits as tower layers. Handlers translate HTTP into registry calls and back.
 
+pub mod admin;
 pub mod admin_api;
 pub mod api;
 pub mod error;
@@ -68,6 +69,8 @@ pub fn app_with(registry: Registry, guard: std::sync::Arc<crate::abuse::Guard>) 
     Router::new()
         .nest("/api/v1", api::router())
         .nest("/admin/api", admin_api::router())
+        .nest("/admin", admin::router())
+        .route("/admin/", axum::routing::get(admin::dashboard))
         .nest("/rdap", rdap::router())
         .merge(public::router())
         .route("/healthz", get(healthz))

@@ -340,6 +340,11 @@ fn secret() -> &'static [u8; 32] {
     })
 }
 
+/// HMAC-SHA256 of `text` under this process's secret, hex (signed form tokens).
+pub fn sign_text(text: &str) -> String {
+    sign(text)
+}
+
 fn sign(text: &str) -> String {
     // HMAC accepts keys of any length: the 32-byte key cannot fail.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret()).expect("HMAC takes any key length");

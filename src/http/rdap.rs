@@ -85,6 +85,7 @@ fn notices(s: &AppState) -> Value {
 }
 
 /// The per-origin budget shared with WHOIS; `Err` is the 429 answer.
+#[allow(clippy::result_large_err)] // the error is the response itself
 fn admit(s: &AppState, ip: IpAddr, query: &str) -> Result<(), Response> {
     let (retry, text) = match s.guard.check(ip) {
         Verdict::Allow => return Ok(()),

@@ -67,6 +67,11 @@ impl Registry {
         self.submit(move |tx| Registry::audit_in(tx, &actor, &operation, &subject, now)).await
     }
 
+    /// Every history entry of one object (`domain:NAME`...), oldest first.
+    pub fn read_history(&self, object: &str) -> Result<Vec<HistoryEntry>, RegistryError> {
+        Ok(self.read()?.history(object, crate::limits::HISTORY_ENTRIES_MAX)?)
+    }
+
     /// The audit log, newest first.
     pub fn audit_log(&self, before: Option<u64>, limit: usize) -> Result<Vec<HistoryEntry>, RegistryError> {
         Ok(self.read()?.history_rev("audit", before, limit)?)

@@ -691,7 +691,27 @@ fn bad_clients_get_a_line_or_a_closed_socket() {
         assert!(eof);
         assert_eq!(out, b"livre.pt - No Match\r\n");
     }
+    // PROBE: do slots linger?
+    {
+        let mut probes = Vec::new();
+        let mut refused_at = None;
+        for i in 0..5 {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+            let mut b = [0u8; 64];
+            if let Ok(n) = c.read(&mut b)
+                && n > 0
+            {
+                refused_at = Some(i);
+                break;
+            }
+            probes.push(c);
+        }
+        eprintln!("PROBE before drop: refused at {refused_at:?}");
+    }
+    std::thread::sleep(Duration::from_millis(1200));
     drop(deaf);
+    std::thread::sleep(Duration::from_millis(1200));
 
     // The per-origin cap: 4 idle connections, then a fifth gets a line.
     let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
@@ -701,6 +721,24 @@ fn bad_clients_get_a_line_or_a_closed_socket() {
     let (out, eof) = read_all(&mut fifth, Duration::from_secs(5));
     assert!(eof);
     let text = String::from_utf8(out).unwrap();
+    if !text.starts_with("% Too many connections") {
+        for l in s.log.lock().unwrap().iter() {
+            eprintln!("LOG {}", crate::common::strip_ansi(l));
+        }
+        let t = Instant::now();
+        for c in idle.iter() {
+            let mut c = c.try_clone().unwrap();
+            let r = read_all(&mut c, Duration::from_millis(100));
+            eprintln!("idle state {:?} at {:?}", r, t.elapsed());
+        }
+        for i in 0..2 {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut f = TcpStream::connect(addr).unwrap();
+            let _ = f.write_all(b"livre.pt\r\n");
+            let (o, _) = read_all(&mut f, Duration::from_secs(5));
+            eprintln!("retry {i} {:?}", String::from_utf8_lossy(&o));
+        }
+    }
     assert!(text.starts_with("% Too many connections"), "{text:?}");
     assert_crlf(&text);
     // The idle ones time out, and free their slots.

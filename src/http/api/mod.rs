@@ -2,7 +2,7 @@
 //! problem+json errors. `ROUTES` lists every route; the OpenAPI document (`openapi.json`,
 //! served at `/api/v1/openapi.json`) is checked against it by a test.
 
-mod views;
+pub mod views;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;

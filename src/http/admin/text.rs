@@ -1,0 +1,146 @@
+//! The admin UI's words in Portuguese and English. Phrases are written in English in the code
+//! and templates (`tr.t("Domains")`) and translated here; a phrase without a translation shows
+//! in English rather than failing.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tr {
+    pt: bool,
+}
+
+impl Tr {
+    pub fn pt() -> Tr {
+        Tr { pt: true }
+    }
+    pub fn en() -> Tr {
+        Tr { pt: false }
+    }
+    pub fn lang(&self) -> &'static str {
+        if self.pt { "pt" } else { "en" }
+    }
+
+    pub fn t<'a>(&self, en: &'a str) -> &'a str {
+        if !self.pt {
+            return en;
+        }
+        match en {
+            "Dashboard" => "Painel",
+            "Domains" => "Domínios",
+            "Registrars" => "Registrars",
+            "Queues" => "Filas",
+            "Directory" => "Diretório",
+            "Users" => "Utilizadores",
+            "Audit log" => "Registo de auditoria",
+            "Lab clock" => "Relógio do laboratório",
+            "Sign out" => "Sair",
+            "Sign in" => "Entrar",
+            "User name" => "Utilizador",
+            "Password" => "Palavra-passe",
+            "Wrong user name or password." => "Utilizador ou palavra-passe errados.",
+            "Too many failed attempts: wait 15 minutes." => "Demasiadas tentativas falhadas: aguarde 15 minutos.",
+            "Registered domains" => "Domínios registados",
+            "Registrations today" => "Registos hoje",
+            "Registrations this month" => "Registos este mês",
+            "Registrations per day, last 90 days" => "Registos por dia, últimos 90 dias",
+            "By zone and status" => "Por zona e estado",
+            "Zone" => "Zona",
+            "Status" => "Estado",
+            "Registrar" => "Registrar",
+            "Count" => "Número",
+            "Registrations in review" => "Registos em análise",
+            "Registrant changes in review" => "Mudanças de titular em análise",
+            "Domains not delegated" => "Domínios não delegados",
+            "WHOIS queries" => "Consultas WHOIS",
+            "Suspended origins" => "Origens suspensas",
+            "Search" => "Pesquisar",
+            "Name (U-label or A-label, or its start)" => "Nome (U-label ou A-label, ou o seu início)",
+            "any" => "qualquer",
+            "Next page" => "Página seguinte",
+            "No domains match." => "Nenhum domínio corresponde.",
+            "Expires" => "Expira",
+            "Created" => "Criado",
+            "Updated" => "Atualizado",
+            "Registrant" => "Titular",
+            "Admin" => "Administrativo",
+            "Tech" => "Técnico",
+            "Billing" => "Faturação",
+            "Nameservers" => "Servidores de nomes",
+            "History" => "Histórico",
+            "When" => "Quando",
+            "Who" => "Quem",
+            "What" => "O quê",
+            "Changes" => "Alterações",
+            "Amount" => "Valor",
+            "Actions" => "Ações",
+            "Registry lock" => "Bloqueio do registo",
+            "Lock" => "Bloquear",
+            "Unlock" => "Desbloquear",
+            "Suspend (serverHold)" => "Suspender (serverHold)",
+            "Lift suspension" => "Levantar suspensão",
+            "Delete" => "Apagar",
+            "Restore" => "Restaurar",
+            "Accept registration" => "Aceitar registo",
+            "Refuse registration" => "Recusar registo",
+            "Accept registrant change" => "Aceitar mudança de titular",
+            "Refuse registrant change" => "Recusar mudança de titular",
+            "Supporting document reference" => "Referência do documento comprovativo",
+            "Note" => "Nota",
+            "Done." => "Feito.",
+            "Balance" => "Saldo",
+            "Name" => "Nome",
+            "Email" => "Email",
+            "Enabled" => "Ativo",
+            "Create registrar" => "Criar registrar",
+            "New API key (shown once):" => "Nova chave da API (mostrada uma vez):",
+            "Rotate API key" => "Renovar chave da API",
+            "Top up" => "Carregar saldo",
+            "Amount in cents" => "Valor em cêntimos",
+            "Reason" => "Motivo",
+            "Ledger" => "Movimentos",
+            "Prices" => "Preços",
+            "Save" => "Guardar",
+            "Suspensions" => "Suspensões",
+            "Origin" => "Origem",
+            "Until" => "Até",
+            "Level" => "Nível",
+            "Lift" => "Levantar",
+            "Query log" => "Registo de consultas",
+            "Query" => "Consulta",
+            "Outcome" => "Resultado",
+            "Disclosure requests" => "Pedidos de divulgação",
+            "Requester" => "Requerente",
+            "Legal basis" => "Base legal",
+            "Case reference" => "Referência do processo",
+            "Record request" => "Registar pedido",
+            "Grant and disclose" => "Deferir e divulgar",
+            "Refuse" => "Indeferir",
+            "Disclosed record" => "Registo divulgado",
+            "Role" => "Função",
+            "Create user" => "Criar utilizador",
+            "New password (shown once):" => "Nova palavra-passe (mostrada uma vez):",
+            "Disable" => "Desativar",
+            "Enable" => "Ativar",
+            "Registry time" => "Hora do registo",
+            "Move forward" => "Avançar",
+            "days" => "dias",
+            "The registry runs on the system clock." => "O registo usa o relógio do sistema.",
+            "Back" => "Voltar",
+            "Empty." => "Vazio.",
+            "The form was refused: its security token is missing or stale. Reload the page and try again." => {
+                "O formulário foi recusado: falta o código de segurança ou expirou. Recarregue a página e tente de novo."
+            }
+            "Your role (support) may not change this." => "A sua função (suporte) não permite alterar isto.",
+            "Not found." => "Não encontrado.",
+            "Language" => "Idioma",
+            "Undisclosed data (registry only)" => "Dados não divulgados (só para o registo)",
+            "Fiscal id" => "NIF",
+            "Phone" => "Telefone",
+            "Address" => "Morada",
+            "State" => "Situação",
+            "Pending" => "Pendente",
+            "Granted" => "Deferido",
+            "Refused" => "Indeferido",
+            "Filter" => "Filtrar",
+            _ => en,
+        }
+    }
+}
