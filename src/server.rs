@@ -38,27 +38,37 @@ mod tokio_util_shim {
     }
 }
 
-/// Waits for SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT handlers, installed before the server says it listens, so that a
+/// supervisor may stop it as soon as it has said so.
+pub struct Signals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
-    tracing::info!("shutting down: no new connections, finishing requests in flight");
+
+    /// Waits for SIGTERM or SIGINT.
+    pub async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+    }
 }
 
 pub struct Bound {
@@ -90,6 +100,7 @@ pub async fn bind(settings: &Settings) -> Result<Bound, String> {
 
 /// Serves until a shutdown signal, then closes the registry. Returns once the database is closed.
 pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
+    let signals = Signals::install()?;
     let token = CancellationToken::new();
     let guard = crate::abuse::Guard::start(registry.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let log_task = guard.take_log_task();
@@ -139,7 +150,7 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
             }
         }
     });
-    shutdown_signal().await;
+    signals.wait().await;
     token.cancel();
     let _ = control.await;
     let _ = jobs.await;

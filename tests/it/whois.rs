@@ -162,10 +162,6 @@ fn demo_args(data: &Path) -> Vec<String> {
 
 /// A supervisor may stop the server as soon as it says it listens: SIGTERM is a clean exit.
 #[test]
-#[ignore = "BUG: src/server.rs serve() logs `listening protocol=...` and spawns the servers before it installs \
-its SIGTERM handler (tokio::signal::unix::signal runs only when shutdown_signal() is first polled, at the end of \
-serve), so a SIGTERM right after the listening lines kills the process by the default action (no exit code, no \
-graceful shutdown); 14 of 20 tries here"]
 fn sigterm_right_after_listening_is_a_clean_exit() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_with_whois(dir.path(), "");
