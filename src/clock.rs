@@ -78,6 +78,12 @@ impl Clock {
         }
     }
 
+    /// The real time, whatever registry time says: for security timers (sessions, signed form
+    /// tokens) that a lab clock moving forward must not expire.
+    pub fn wall_now() -> Timestamp {
+        Timestamp(system_now_secs())
+    }
+
     /// Wall-clock milliseconds for measuring durations (logs, timeouts); never registry time.
     pub fn monotonic() -> std::time::Instant {
         std::time::Instant::now()

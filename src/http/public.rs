@@ -407,7 +407,7 @@ fn contact_page(s: &AppState, t: &'static Texts, domain: &str, f: ContactForm, n
     let found = target(s, domain);
     let enabled = found.is_some() && s.mailer.is_some();
     let (ascii, unicode) = found.map(|(a, u, _)| (a, u)).unwrap_or_else(|| (domain.to_string(), domain.to_string()));
-    let (question, token) = challenge(s.registry.now().0);
+    let (question, token) = challenge(crate::clock::Clock::wall_now().0);
     let notice = if !enabled && notice.is_empty() { t.not_available } else { notice };
     let page = ContactPage {
         t,
@@ -458,7 +458,7 @@ async fn contact_send(
     let Some(mailer) = s.mailer.clone() else {
         return contact_page(&s, t, &domain, f, "", false);
     };
-    if !check_challenge(&f.token, &f.answer, s.registry.now().0) {
+    if !check_challenge(&f.token, &f.answer, crate::clock::Clock::wall_now().0) {
         let mut r = contact_page(&s, t, &domain, f, t.wrong_answer, false);
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return r;

@@ -80,7 +80,8 @@ impl Registry {
     /// Opens a session for a signed-in user: (cookie token, session).
     pub async fn session_open(&self, user: &User) -> Result<(String, Session), RegistryError> {
         let token = crate::registry::random_token();
-        let now = self.now();
+        // Sessions run on real time: moving a lab clock forward must not sign everyone out.
+        let now = crate::clock::Clock::wall_now();
         let session = Session {
             user: user.name.clone(),
             csrf: random_code(32),
@@ -105,7 +106,7 @@ impl Registry {
         }
         let r = self.read()?;
         let Some(s) = r.session(&digest(token))? else { return Ok(None) };
-        if s.expires < self.now() {
+        if s.expires < crate::clock::Clock::wall_now() {
             return Ok(None);
         }
         match r.user(&s.user)? {
@@ -115,7 +116,7 @@ impl Registry {
     }
 
     pub async fn session_close(&self, token: &str, user: &str) -> Result<(), RegistryError> {
-        let (d, now, actor) = (digest(token), self.now(), Actor::User(user.to_string()));
+        let (d, now, actor) = (digest(token), crate::clock::Clock::wall_now(), Actor::User(user.to_string()));
         self.submit(move |tx| {
             tx.remove_session(&d)?;
             Registry::audit_in(tx, &actor, "signed out", "", now)
@@ -268,7 +269,11 @@ impl Registry {
             d.registrar,
             d.created.to_rfc3339(),
             d.expires.to_rfc3339(),
-            d.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            d.effective_statuses(self.policy().tld(&d.tld).map(|t| t.profile.nameservers_min_delegated).unwrap_or(2))
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let roles = [
             ("Registrant", Some(d.registrant.clone())),

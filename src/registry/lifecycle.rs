@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::{Code, RegistryError, err};
 use super::registrars::charge;
-use super::{Registry, put_domain_counted, random_code, record, remove_domain_counted};
+use super::{Registry, commit_domain, put_domain_counted, random_code, record, remove_domain_counted};
 use crate::limits::{AUTH_CODE_BYTES_MAX, AUTH_CODE_CHARS, POLL_MESSAGES_MAX, POLL_PAGE_MAX};
 use crate::model::{Actor, Contact, Domain, IdempotencyRecord, PollMessage, Registrar, Snapshot, Status, Timestamp};
 use crate::policy::{Profile, RegistrantChangeMode};
@@ -588,18 +588,7 @@ impl Registry {
                         new.pending_since = Some(now);
                     }
                 }
-                put_domain_counted(tx, this.policy(), Some(&old), &mut new)?;
-                record(
-                    tx,
-                    &format!("domain:{key}"),
-                    "domain.registrant_change",
-                    now,
-                    &actor,
-                    Some(&new.roid),
-                    domain_snapshot(&old),
-                    domain_snapshot(&new),
-                    0,
-                )?;
+                commit_domain(tx, this.policy(), &old, &mut new, "domain.registrant_change", now, &actor, 0)?;
                 Ok(new)
             })
         })
@@ -628,18 +617,7 @@ impl Registry {
                 let mut new = old.clone();
                 new.clear(Status::PendingCreate);
                 new.updated = now;
-                put_domain_counted(tx, this.policy(), Some(&old), &mut new)?;
-                record(
-                    tx,
-                    &format!("domain:{key}"),
-                    "domain.create_accepted",
-                    now,
-                    &actor,
-                    Some(&new.roid),
-                    domain_snapshot(&old),
-                    domain_snapshot(&new),
-                    0,
-                )?;
+                commit_domain(tx, this.policy(), &old, &mut new, "domain.create_accepted", now, &actor, 0)?;
                 poll(
                     tx,
                     &old.registrar,
@@ -786,18 +764,7 @@ impl Registry {
                 return Ok(old);
             }
             new.updated = now;
-            put_domain_counted(tx, this.policy(), Some(&old), &mut new)?;
-            record(
-                tx,
-                &format!("domain:{key}"),
-                "domain.server_status",
-                now,
-                &actor,
-                Some(&new.roid),
-                domain_snapshot(&old),
-                domain_snapshot(&new),
-                0,
-            )?;
+            commit_domain(tx, this.policy(), &old, &mut new, "domain.server_status", now, &actor, 0)?;
             Ok(new)
         })
         .await
@@ -846,18 +813,7 @@ impl Registry {
                 new.expires = new.expires.add_years(1);
             }
             new.updated = now;
-            put_domain_counted(tx, this.policy(), Some(&old), &mut new)?;
-            record(
-                tx,
-                &format!("domain:{key}"),
-                "domain.registry_restore",
-                now,
-                &actor,
-                Some(&new.roid),
-                domain_snapshot(&old),
-                domain_snapshot(&new),
-                0,
-            )?;
+            commit_domain(tx, this.policy(), &old, &mut new, "domain.registry_restore", now, &actor, 0)?;
             poll(
                 tx,
                 &old.registrar,

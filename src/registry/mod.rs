@@ -278,6 +278,34 @@ pub(crate) fn put_domain_counted(
     tx.counters_move(&old_keys, &counter_keys(policy, new))
 }
 
+/// Writes a changed domain with its history entry (before and after): the common end of the
+/// domain commands.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn commit_domain(
+    tx: &mut WriteTx,
+    policy: &Policy,
+    old: &Domain,
+    new: &mut Domain,
+    operation: &str,
+    now: Timestamp,
+    actor: &Actor,
+    amount_cents: i64,
+) -> Result<(), StoreError> {
+    put_domain_counted(tx, policy, Some(old), new)?;
+    record(
+        tx,
+        &format!("domain:{}", new.name),
+        operation,
+        now,
+        actor,
+        Some(&new.roid),
+        Some(Snapshot::Domain(Box::new(old.clone()))),
+        Some(Snapshot::Domain(Box::new(new.clone()))),
+        amount_cents,
+    )?;
+    Ok(())
+}
+
 /// Removes a domain (purge) with its indexes and counters; its history stays.
 pub(crate) fn remove_domain_counted(tx: &mut WriteTx, policy: &Policy, old: &Domain) -> Result<(), StoreError> {
     tx.remove_domain(old)?;

@@ -179,8 +179,7 @@ fn demo_domains_disclose_no_email_or_phone() {
     let args = demo_args(&data);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let s = Server::start(&args, dir.path());
-    // The demo serves WHOIS with the default limits (see `sigterm_right_after_listening_is_a_clean_exit`
-    // for why a query comes before the SIGTERM).
+    // The demo serves WHOIS with its default limits.
     assert_eq!(ask(s.whois, "google.com"), "invalid search\r\n");
     assert_eq!(s.terminate().code(), Some(0));
     // Exempt the tests' own address from the limits: every domain is asked.
@@ -687,9 +686,10 @@ fn bad_clients_get_a_line_or_a_closed_socket() {
         assert!(eof);
         assert_eq!(out, b"livre.pt - No Match\r\n");
     }
-    eprintln!("PROBE A: deaf read at {:?}", started.elapsed());
-    std::thread::sleep(Duration::from_millis(1200));
     drop(deaf);
+    // A slot is given back a moment after its client sees the end of the answer (on this 2-core
+    // machine the fourth idle connection below was sometimes refused without this pause).
+    std::thread::sleep(Duration::from_millis(100));
 
     // The per-origin cap: 4 idle connections, then a fifth gets a line.
     let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
@@ -699,24 +699,6 @@ fn bad_clients_get_a_line_or_a_closed_socket() {
     let (out, eof) = read_all(&mut fifth, Duration::from_secs(5));
     assert!(eof);
     let text = String::from_utf8(out).unwrap();
-    if !text.starts_with("% Too many connections") {
-        for l in s.log.lock().unwrap().iter() {
-            eprintln!("LOG {}", crate::common::strip_ansi(l));
-        }
-        let t = Instant::now();
-        for c in idle.iter() {
-            let mut c = c.try_clone().unwrap();
-            let r = read_all(&mut c, Duration::from_millis(100));
-            eprintln!("idle state {:?} at {:?}", r, t.elapsed());
-        }
-        for i in 0..2 {
-            std::thread::sleep(Duration::from_millis(50));
-            let mut f = TcpStream::connect(addr).unwrap();
-            let _ = f.write_all(b"livre.pt\r\n");
-            let (o, _) = read_all(&mut f, Duration::from_secs(5));
-            eprintln!("retry {i} {:?}", String::from_utf8_lossy(&o));
-        }
-    }
     assert!(text.starts_with("% Too many connections"), "{text:?}");
     assert_crlf(&text);
     // The idle ones time out, and free their slots.

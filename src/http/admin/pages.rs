@@ -90,18 +90,18 @@ struct LoginPage {
 }
 
 /// The sign-in form carries a signed, time-limited token (a CSRF token before any session).
-fn login_token(s: &AppState) -> String {
-    let exp = s.registry.now().0 + 3_600;
+fn login_token() -> String {
+    let exp = crate::clock::Clock::wall_now().0 + 3_600;
     format!("{exp}.{}", crate::http::public::sign_text(&format!("login.{exp}")))
 }
 
-fn login_token_ok(s: &AppState, token: &str) -> bool {
+fn login_token_ok(token: &str) -> bool {
     let Some((exp, sig)) = token.split_once('.') else { return false };
     let Ok(e) = exp.parse::<i64>() else { return false };
     let good: bool =
         subtle::ConstantTimeEq::ct_eq(crate::http::public::sign_text(&format!("login.{e}")).as_bytes(), sig.as_bytes())
             .into();
-    good && e >= s.registry.now().0
+    good && e >= crate::clock::Clock::wall_now().0
 }
 
 pub async fn login_form(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -109,7 +109,7 @@ pub async fn login_form(State(s): State<AppState>, headers: HeaderMap) -> Respon
     render(LoginPage {
         tr,
         error: String::new(),
-        token: login_token(&s),
+        token: login_token(),
         registry: s.registry.settings().registry_name.clone(),
     })
 }
@@ -133,13 +133,13 @@ pub async fn login(
         let mut r = render(LoginPage {
             tr,
             error: msg.to_string(),
-            token: login_token(&s),
+            token: login_token(),
             registry: s.registry.settings().registry_name.clone(),
         });
         *r.status_mut() = status;
         r
     };
-    if !login_token_ok(&s, &f.token) {
+    if !login_token_ok(&f.token) {
         return page(
             StatusCode::FORBIDDEN,
             tr.t("The form was refused: its security token is missing or stale. Reload the page and try again."),
@@ -656,6 +656,8 @@ struct QueuesPage {
     creates: Vec<Domain>,
     changes: Vec<Domain>,
     undelegated: Vec<Domain>,
+    /// All registered domains with fewer nameservers than delegation needs (a counter).
+    undelegated_total: i64,
 }
 
 pub async fn queues(State(s): State<AppState>, a: Admin, RawQuery(q): RawQuery) -> Response {
@@ -671,6 +673,12 @@ pub async fn queues(State(s): State<AppState>, a: Admin, RawQuery(q): RawQuery) 
         creates: r.domains_with_status(Status::PendingCreate, None, 200).unwrap_or_default(),
         changes: r.domains_with_status(Status::PendingUpdate, None, 200).unwrap_or_default(),
         undelegated,
+        undelegated_total: r
+            .counters("domains.status:inactive")
+            .ok()
+            .and_then(|v| v.into_iter().find(|(k, _)| k == "domains.status:inactive"))
+            .map(|(_, n)| n)
+            .unwrap_or(0),
     })
 }
 
