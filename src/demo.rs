@@ -375,6 +375,12 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
         tech.push(c.handle);
     }
 
+    // Registrations spread over the last 90 days (registry time is moved back and forward
+    // again), so that dates and the dashboard's chart look like a living registry.
+    const SPREAD_DAYS: i64 = 90;
+    registry.clock().advance(-SPREAD_DAYS * 86_400);
+    let mut moved_days = 0i64;
+    let mut spawned = 0usize;
     let mut seen = std::collections::HashSet::new();
     let mut jobs: JoinSet<Result<bool, crate::registry::RegistryError>> = JoinSet::new();
     let mut made = 0usize;
@@ -441,6 +447,13 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
             vec![]
         };
         let period = [1, 1, 1, 3, 5][rng.below(5)];
+        // A few organizations ask not to be shown in the directory.
+        let owner_visible = if !person && rng.chance(5) { Some(false) } else { None };
+        spawned += 1;
+        if spawned % (DEMO_DOMAINS / SPREAD_DAYS as usize) == 0 && moved_days < SPREAD_DAYS {
+            registry.clock().advance(86_400);
+            moved_days += 1;
+        }
         let auto_renew = rng.chance(70);
         let (reg_id, tech_handle) = (registrars[which].0.clone(), tech[which].clone());
         let r = registry.clone();
@@ -458,7 +471,7 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
                 auto_renew,
                 registration_basis: None,
                 legitimacy: None,
-                owner_visible: None,
+                owner_visible,
             };
             r.domain_create(&reg_id, req).await.map(|_| true)
         });
@@ -474,6 +487,7 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
     while let Some(res) = jobs.join_next().await {
         made += usize::from(matches!(res, Ok(Ok(true))));
     }
+    registry.clock().advance((SPREAD_DAYS - moved_days) * 86_400);
     // A few registrations from 13 months ago without auto-renew: the lifecycle job finds them
     // expired and moves them to pendingDelete; a few more deleted by their registrar.
     let (reg_id, tech_handle) = (registrars[0].0.clone(), tech[0].clone());

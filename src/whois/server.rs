@@ -96,23 +96,26 @@ async fn handle(shared: &Shared, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let ip = peer.ip();
     let max_per_origin = shared.registry.settings().whois.max_connections_per_origin;
-    let admitted = match shared.per_origin.lock() {
-        Ok(mut m) => {
-            let n = m.entry(ip).or_insert(0);
-            let ok = *n < max_per_origin;
-            if ok {
-                *n += 1;
+    // Allow-listed networks are exempt from every limit, the connection cap included.
+    let exempt = shared.guard.allowed(ip);
+    let admitted = exempt
+        || match shared.per_origin.lock() {
+            Ok(mut m) => {
+                let n = m.entry(ip).or_insert(0);
+                let ok = *n < max_per_origin;
+                if ok {
+                    *n += 1;
+                }
+                ok
             }
-            ok
-        }
-        Err(_) => false,
-    };
+            Err(_) => false,
+        };
     if !admitted {
         let _ = tokio::time::timeout(shared.timeout, stream.write_all(b"% Too many connections from your address\r\n"))
             .await;
         return;
     }
-    let _slot = OriginSlot { shared, ip };
+    let _slot = (!exempt).then_some(OriginSlot { shared, ip });
     let reply = match read_query(&mut stream, shared.timeout).await {
         None => return, // silent or gone: nothing to answer
         Some(line) => respond(shared, ip, &line),
@@ -157,11 +160,9 @@ fn respond(shared_registry: &Shared, ip: IpAddr, line: &[u8]) -> String {
     let text = match query::parse(line) {
         Query::Text(t) => t,
         Query::Empty => return "% Empty query: send a domain name\r\n".into(),
-        Query::TooLong => {
-            guard.log(ip, "whois", &String::from_utf8_lossy(&line[..line.len().min(64)]), QueryOutcome::Invalid);
-            return format!("% Query too long: at most {QUERY_BYTES_MAX} bytes\r\n");
-        }
+        Query::TooLong => String::from_utf8_lossy(&line[..line.len().min(64)]).into_owned(),
     };
+    // Every query counts against the origin's budget, a malformed one too.
     match guard.check(ip) {
         Verdict::Allow => {}
         Verdict::Limited { retry_after_secs } => {
@@ -172,6 +173,10 @@ fn respond(shared_registry: &Shared, ip: IpAddr, line: &[u8]) -> String {
             guard.log(ip, "whois", &text, QueryOutcome::Limited);
             return render::rate_limited(until, true);
         }
+    }
+    if text.len() > QUERY_BYTES_MAX || matches!(query::parse(line), Query::TooLong) {
+        guard.log(ip, "whois", &text, QueryOutcome::Invalid);
+        return format!("% Query too long: at most {QUERY_BYTES_MAX} bytes\r\n");
     }
     let lookup = match directory::lookup(registry, &text) {
         Ok(l) => l,

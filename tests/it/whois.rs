@@ -627,7 +627,12 @@ fn read_all(stream: &mut TcpStream, timeout: Duration) -> (Vec<u8>, bool) {
 fn bad_clients_get_a_line_or_a_closed_socket() {
     let dir = tempfile::tempdir().unwrap();
     let config =
-        config_with_whois(dir.path(), "allow = [\"127.0.0.0/8\"]\ntimeout_secs = 1\nmax_connections_per_origin = 4\n");
+        // Not allow-listed (allow-listed networks are exempt from the connection cap too): a
+        // budget large enough that the rate limit never interferes.
+        config_with_whois(
+            dir.path(),
+            "rate_per_minute = 100000\nburst = 100000\ntimeout_secs = 1\nmax_connections_per_origin = 4\n",
+        );
     init_with_registrar(&config, "ptreg", 0);
     let mut s = Server::serve(&config);
     let addr = s.whois;
@@ -771,4 +776,21 @@ fn query_log_counts_on_metrics() {
         std::thread::sleep(Duration::from_millis(250));
     }
     assert_eq!(s.terminate().code(), Some(0));
+}
+
+/// Allow-listed networks are exempt from every limit: the rate limit and the connection cap.
+#[test]
+fn allow_listed_networks_skip_every_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_whois(
+        dir.path(),
+        "allow = [\"127.0.0.0/8\"]\nrate_per_minute = 1\nburst = 1\nsuspend_after = 1\nmax_connections_per_origin = 1\n",
+    );
+    init_with_registrar(&config, "ptreg", 0);
+    let s = Server::serve(&config);
+    let idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(s.whois).unwrap()).collect();
+    for _ in 0..5 {
+        assert_eq!(ask(s.whois, "livre.pt"), "livre.pt - No Match\r\n");
+    }
+    drop(idle);
 }
