@@ -450,7 +450,7 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
         // A few organizations ask not to be shown in the directory.
         let owner_visible = if !person && rng.chance(5) { Some(false) } else { None };
         spawned += 1;
-        if spawned % (DEMO_DOMAINS / SPREAD_DAYS as usize) == 0 && moved_days < SPREAD_DAYS {
+        if spawned.is_multiple_of(DEMO_DOMAINS / SPREAD_DAYS as usize) && moved_days < SPREAD_DAYS {
             registry.clock().advance(86_400);
             moved_days += 1;
         }
