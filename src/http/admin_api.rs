@@ -57,12 +57,30 @@ impl FromRequestParts<AppState> for BasicUser {
         let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| unauthorized())?;
         let text = String::from_utf8(decoded).map_err(|_| unauthorized())?;
         let (name, password) = text.split_once(':').ok_or_else(unauthorized)?;
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<crate::http::tls::ClientAddr>>()
+            .map(|c| c.0.0.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        // The same throttle as the sign-in form: 5 failures per user or address, 15 minutes.
+        if crate::http::admin::throttled(name, ip) {
+            return Err(ApiError::rate_limited(900));
+        }
         let (registry, name, password) = (state.registry.clone(), name.to_string(), password.to_string());
         // argon2 takes tens of milliseconds: off the async threads.
         let user = tokio::task::spawn_blocking(move || registry.user_verify(&name, &password))
             .await
             .map_err(|_| ApiError::new(Code::Internal, "verifier failed"))??;
-        user.map(BasicUser).ok_or_else(unauthorized)
+        match user {
+            Some(u) => {
+                crate::http::admin::clear_failures(&u.name);
+                Ok(BasicUser(u))
+            }
+            None => {
+                crate::http::admin::record_failure(text.split(':').next().unwrap_or(""), ip);
+                Err(unauthorized())
+            }
+        }
     }
 }
 
