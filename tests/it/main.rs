@@ -3,6 +3,7 @@
 //! - `api`: router tests, HTTP requests to the router in memory (tier 2);
 //! - `binary`: black-box tests of the real `nicbox` binary on port 0 (tier 3).
 
+mod admin;
 mod api;
 mod binary;
 mod common;

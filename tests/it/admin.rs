@@ -1,0 +1,72 @@
+//! Router tests of the admin UI's sign-in: the signed form token, throttling after repeated
+//! failures, session cookies. (The pages themselves are tested in Chromium: tests/browser.)
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use nicbox::http::tls::ClientAddr;
+use nicbox::model::{Actor, Role};
+use tower::ServiceExt;
+
+use crate::common::Env;
+
+async fn post_login(env: &Env, from: &str, body: String) -> (u16, Option<String>, String) {
+    let req = Request::builder()
+        .method("POST")
+        .uri("/admin/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .extension(ConnectInfo(ClientAddr(from.parse().unwrap())))
+        .body(Body::from(body))
+        .unwrap();
+    let resp = env.app.clone().oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let cookie = resp.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_string());
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, cookie, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn token(env: &Env) -> String {
+    let resp = env.raw("GET", "/admin/login", None).await;
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let html = String::from_utf8_lossy(&bytes).into_owned();
+    let i = html.find("name=\"token\" value=\"").expect("token field") + "name=\"token\" value=\"".len();
+    html[i..].split('"').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn sign_in_needs_the_form_token_and_is_throttled_after_five_failures() {
+    let env = Env::new();
+    let (_, password) = env.registry.user_add("maria", Role::Admin, Actor::System("test".into())).await.unwrap();
+    let from = "192.0.2.55:40000";
+
+    // Without the signed token from the form: refused, even with the right password.
+    let (status, cookie, _) = post_login(&env, from, format!("username=maria&password={password}")).await;
+    assert_eq!((status, cookie), (403, None));
+
+    let t = token(&env).await;
+    let (status, cookie, _) = post_login(&env, from, format!("username=maria&password={password}&token={t}")).await;
+    assert_eq!(status, 303);
+    let cookie = cookie.expect("a session cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/admin"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "no Secure flag over plain HTTP (tests); set under TLS");
+
+    for i in 0..5 {
+        let (status, cookie, body) =
+            post_login(&env, from, format!("username=maria&password=wrong{i}&token={t}")).await;
+        assert_eq!((status, cookie), (401, None), "attempt {i}");
+        assert!(!body.contains(&password));
+    }
+    // Throttled now: even the right password waits.
+    let (status, cookie, _) = post_login(&env, from, format!("username=maria&password={password}&token={t}")).await;
+    assert_eq!((status, cookie), (429, None));
+    // Another user from another address is not held back.
+    let (_, other) = env.registry.user_add("joao", Role::Support, Actor::System("test".into())).await.unwrap();
+    let (status, _, _) =
+        post_login(&env, "198.51.100.7:40000", format!("username=joao&password={other}&token={t}")).await;
+    assert_eq!(status, 303);
+    // The failures are in the audit log.
+    let audit = env.registry.audit_log(None, 100).unwrap();
+    assert_eq!(audit.iter().filter(|e| e.operation.starts_with("failed sign-in")).count(), 5);
+}
