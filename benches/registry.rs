@@ -157,6 +157,36 @@ fn main() {
         );
     }
 
+    if wanted("rdap") {
+        // Where an RDAP answer's time goes: the directory lookup, building the JSON, serializing.
+        let dir = tempfile::tempdir().unwrap();
+        let registry = new_registry(dir.path());
+        let handle = rt.block_on(setup(&registry));
+        rt.block_on(async {
+            for i in 0..100 {
+                registry.domain_create("bench", create(format!("d{i}.pt"), &handle)).await.unwrap();
+            }
+        });
+        let app = rt.block_on(async { nicbox::http::test_state(registry.clone()) });
+        let n = if q { 2_000 } else { 50_000 };
+        let started = Instant::now();
+        for i in 0..n {
+            let _ = nicbox::directory::lookup(&registry, &format!("d{}.pt", i % 100)).unwrap();
+        }
+        let lookup = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+        let rec = match nicbox::directory::lookup(&registry, "d1.pt").unwrap() {
+            nicbox::directory::Lookup::Found(r) => r,
+            _ => panic!("d1.pt"),
+        };
+        let started = Instant::now();
+        let mut bytes = 0;
+        for _ in 0..n {
+            bytes += nicbox::http::rdap::domain_body(&app, &rec).len();
+        }
+        let build = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+        println!("rdap/render    lookup {lookup:.1} µs, JSON body {build:.1} µs ({} bytes)", bytes / n);
+    }
+
     if wanted("validate") {
         let dir = tempfile::tempdir().unwrap();
         let registry = new_registry(dir.path());

@@ -35,6 +35,8 @@ pub struct AppState {
     pub guard: std::sync::Arc<crate::abuse::Guard>,
     /// The contact form's SMTP relay, when one is configured.
     pub mailer: public::SharedMailer,
+    /// RDAP's notices (terms of use), built once.
+    pub rdap_notices: std::sync::Arc<serde_json::Value>,
 }
 
 /// A limiter of `per_second` with `burst` per key.
@@ -42,6 +44,15 @@ pub fn keyed_limiter(per_second: u32, burst: u32) -> KeyedLimiter {
     let per_second = std::num::NonZeroU32::new(per_second).unwrap_or(std::num::NonZeroU32::MIN);
     let burst = std::num::NonZeroU32::new(burst).unwrap_or(std::num::NonZeroU32::MIN);
     governor::RateLimiter::keyed(governor::Quota::per_second(per_second).allow_burst(burst))
+}
+
+/// The application state alone (benchmarks of handlers' pieces).
+pub fn test_state(registry: Registry) -> AppState {
+    let guard = crate::abuse::Guard::start(registry.clone()).expect("the abuse guard needs the database");
+    let http = &registry.settings().http;
+    let api_limiter = std::sync::Arc::new(keyed_limiter(http.api_rate_per_second, http.api_burst));
+    let rdap_notices = std::sync::Arc::new(rdap::notices_for(registry.settings()));
+    AppState { registry, api_limiter, guard, mailer: None, rdap_notices }
 }
 
 /// The whole HTTP application with a guard of its own (tests; `serve` shares one with WHOIS).
@@ -65,7 +76,8 @@ pub fn app_with(registry: Registry, guard: std::sync::Arc<crate::abuse::Guard>) 
         },
         None => None,
     };
-    let state = AppState { registry, api_limiter, guard, mailer };
+    let rdap_notices = std::sync::Arc::new(rdap::notices_for(registry.settings()));
+    let state = AppState { registry, api_limiter, guard, mailer, rdap_notices };
     Router::new()
         .nest("/api/v1", api::router())
         .nest("/admin/api", admin_api::router())

@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::tls::ClientAddr;
 use crate::abuse::Verdict;
-use crate::directory::{self, Lookup, PublicParty, PublicRecord, Withheld};
-use crate::model::{QueryOutcome, Status, Timestamp};
+use crate::directory::{self, Lookup, PublicRecord};
+use crate::model::{QueryOutcome, Status};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -52,7 +52,11 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
 const CONFORMANCE: &[&str] = &["rdap_level_0", "redacted"];
 
 fn rdap(status: StatusCode, body: Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
+    rdap_text(status, body.to_string())
+}
+
+fn rdap_text(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/rdap+json"));
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
@@ -71,17 +75,22 @@ fn error(status: StatusCode, title: &str, description: &str) -> Response {
     )
 }
 
-fn notices(s: &AppState) -> Value {
-    let base = &s.registry.settings().public_url;
+/// The notices of every answer (built once per application: `AppState::rdap_notices`).
+pub fn notices_for(settings: &crate::config::Settings) -> Value {
+    let base = &settings.public_url;
     json!([{
         "title": "Terms of Use",
         "description": [
-            format!("{} publishes registration data under its directory policy: one criterion, the domain name.", s.registry.settings().registry_name),
+            format!("{} publishes registration data under its directory policy: one criterion, the domain name.", settings.registry_name),
             "Personal data of natural persons is not disclosed, nor anyone's email address or phone number (GDPR).",
             "Write to a domain's holder through the anonymised contact form linked from each domain.",
         ],
         "links": [{"value": format!("{base}/rdap/help"), "rel": "terms-of-service", "href": format!("{base}/"), "type": "text/html"}],
     }])
+}
+
+fn notices(s: &AppState) -> Value {
+    (*s.rdap_notices).clone()
 }
 
 /// The per-origin budget shared with WHOIS; `Err` is the 429 answer.
@@ -125,73 +134,6 @@ pub fn rdap_status(s: Status) -> &'static str {
     }
 }
 
-fn role_title(role: &str) -> &'static str {
-    match role {
-        "registrant" => "Registrant",
-        "administrative" => "Admin",
-        _ => "Tech",
-    }
-}
-
-/// A contact entity as the directory may show it, with its `redacted` entries (RFC 9537).
-fn party_entity(p: &PublicParty, role: &str) -> (Value, Vec<Value>) {
-    let mut vcard = vec![json!(["version", {}, "text", "4.0"])];
-    vcard.push(json!(["kind", {}, "text", if p.disclosed() { "org" } else { "individual" }]));
-    vcard.push(json!(["fn", {}, "text", p.name.clone().unwrap_or_default()]));
-    if let Some(org) = &p.organization {
-        vcard.push(json!(["org", {}, "text", org]));
-    }
-    vcard.push(json!([
-        "adr",
-        {"cc": p.country_code},
-        "text",
-        ["", "", p.street.join(", "), p.city.clone().unwrap_or_default(), "", p.postal_code.clone().unwrap_or_default(), ""]
-    ]));
-    let title = role_title(role);
-    let base = format!("$.entities[?(@.roles[0]=='{role}')].vcardArray[1]");
-    let mut redacted = Vec::new();
-    for w in directory::withheld(p) {
-        let entry = match w {
-            Withheld::Name => json!({
-                "name": {"type": format!("{title} Name")},
-                "path": format!("{base}[?(@[0]=='fn')][3]"),
-                "pathLang": "jsonpath", "method": "emptyValue", "reason": {"type": "Server policy"}}),
-            Withheld::Organization => json!({
-                "name": {"type": format!("{title} Organization")},
-                "prePath": format!("{base}[?(@[0]=='org')]"),
-                "pathLang": "jsonpath", "method": "removal", "reason": {"type": "Server policy"}}),
-            Withheld::Address => json!({
-                "name": {"type": format!("{title} Street")},
-                "path": format!("{base}[?(@[0]=='adr')][3][2]"),
-                "pathLang": "jsonpath", "method": "emptyValue", "reason": {"type": "Server policy"}}),
-            Withheld::Email => json!({
-                "name": {"type": format!("{title} Email")},
-                "prePath": format!("{base}[?(@[0]=='email')]"),
-                "pathLang": "jsonpath", "method": "removal", "reason": {"type": "Server policy"}}),
-            Withheld::Phone => json!({
-                "name": {"type": format!("{title} Phone")},
-                "prePath": format!("{base}[?(@[0]=='tel')]"),
-                "pathLang": "jsonpath", "method": "removal", "reason": {"type": "Server policy"}}),
-        };
-        redacted.push(entry);
-        if w == Withheld::Address {
-            for (field, idx) in [("City", 3), ("Postal Code", 5)] {
-                redacted.push(json!({
-                    "name": {"type": format!("{title} {field}")},
-                    "path": format!("{base}[?(@[0]=='adr')][3][{idx}]"),
-                    "pathLang": "jsonpath", "method": "emptyValue", "reason": {"type": "Server policy"}}));
-            }
-        }
-    }
-    let entity = json!({
-        "objectClassName": "entity",
-        "handle": p.handle,
-        "roles": [role],
-        "vcardArray": ["vcard", vcard],
-    });
-    (entity, redacted)
-}
-
 fn registrar_entity(s: &AppState, id: &str, name: &str) -> Value {
     let base = &s.registry.settings().public_url;
     json!({
@@ -202,10 +144,6 @@ fn registrar_entity(s: &AppState, id: &str, name: &str) -> Value {
         "links": [{"value": format!("{base}/rdap/entity/{id}"), "rel": "self",
                    "href": format!("{base}/rdap/entity/{id}"), "type": "application/rdap+json"}],
     })
-}
-
-fn event(action: &str, at: Timestamp) -> Value {
-    json!({"eventAction": action, "eventDate": at.to_rfc3339()})
 }
 
 fn nameserver_json(s: &AppState, n: &directory::PublicNameserver) -> Value {
@@ -234,55 +172,311 @@ fn nameserver_json(s: &AppState, n: &directory::PublicNameserver) -> Value {
     v
 }
 
-/// The RDAP domain object of a public record.
-pub fn domain_json(s: &AppState, r: &PublicRecord) -> Value {
-    let base = &s.registry.settings().public_url;
-    let mut entities = vec![registrar_entity(s, &r.registrar_id, &r.registrar_name)];
-    let mut redacted = Vec::new();
-    for (party, role) in
-        [(Some(&r.owner), "registrant"), (r.admin.as_ref(), "administrative"), (r.tech.as_ref(), "technical")]
-    {
-        if let Some(p) = party {
-            let (e, red) = party_entity(p, role);
-            entities.push(e);
-            redacted.extend(red);
-        }
-    }
-    let mut v = json!({
-        "rdapConformance": CONFORMANCE,
-        "objectClassName": "domain",
-        "handle": r.roid,
-        "ldhName": r.name,
-        "status": r.statuses.iter().map(|s| rdap_status(*s)).collect::<Vec<_>>(),
-        "events": [
-            event("registration", r.created),
-            event("expiration", r.expires),
-            event("last changed", r.updated),
-            event("last update of RDAP database", s.registry.now()),
-        ],
-        "entities": entities,
-        "nameservers": r.nameservers.iter().map(|n| nameserver_json(s, n)).collect::<Vec<_>>(),
-        "secureDNS": {"delegationSigned": r.signed()},
-        "links": [
-            {"value": format!("{base}/rdap/domain/{}", r.name), "rel": "self",
-             "href": format!("{base}/rdap/domain/{}", r.name), "type": "application/rdap+json"},
-            {"value": format!("{base}/rdap/domain/{}", r.name), "rel": "about", "title": "Anonymised contact form",
-             "href": r.contact_form, "type": "text/html"},
-        ],
-        "notices": notices(s),
-        "redacted": redacted,
+/// The RDAP domain object of a public record, serialized. Built from typed structs that borrow
+/// the record: an RDAP lookup is a hot path, and a `serde_json::Value` tree allocates every key.
+pub fn domain_body(s: &AppState, r: &PublicRecord) -> String {
+    let base = s.registry.settings().public_url.as_str();
+    let mut entities = Vec::with_capacity(4);
+    let registrar_link = format!("{base}/rdap/entity/{}", r.registrar_id);
+    entities.push(out::Entity {
+        class: "entity",
+        handle: &r.registrar_id,
+        roles: ["registrar"],
+        vcard: (
+            "vcard",
+            vec![
+                out::VItem::Text("version", out::Empty {}, "text", "4.0"),
+                out::VItem::Text("fn", out::Empty {}, "text", &r.registrar_name),
+            ],
+        ),
+        links: Some([out::Link {
+            value: &registrar_link,
+            rel: "self",
+            href: &registrar_link,
+            kind: "application/rdap+json",
+            title: None,
+        }]),
     });
-    if r.signed() {
-        v["secureDNS"]["dsData"] = r
-            .ds
-            .iter()
-            .map(|d| json!({"keyTag": d.key_tag, "algorithm": d.algorithm, "digestType": d.digest_type, "digest": d.digest}))
+    let mut redacted = Vec::new();
+    let streets: Vec<String> = [Some(&r.owner), r.admin.as_ref(), r.tech.as_ref()]
+        .iter()
+        .map(|p| p.map(|p| p.street.join(", ")).unwrap_or_default())
+        .collect();
+    for (i, (party, role)) in
+        [(Some(&r.owner), "registrant"), (r.admin.as_ref(), "administrative"), (r.tech.as_ref(), "technical")]
+            .into_iter()
+            .enumerate()
+    {
+        let Some(p) = party else { continue };
+        let mut vcard = Vec::with_capacity(5);
+        vcard.push(out::VItem::Text("version", out::Empty {}, "text", "4.0"));
+        vcard.push(out::VItem::Text("kind", out::Empty {}, "text", if p.disclosed() { "org" } else { "individual" }));
+        vcard.push(out::VItem::Text("fn", out::Empty {}, "text", p.name.as_deref().unwrap_or("")));
+        if let Some(org) = &p.organization {
+            vcard.push(out::VItem::Text("org", out::Empty {}, "text", org));
+        }
+        vcard.push(out::VItem::Adr(
+            "adr",
+            out::Cc { cc: &p.country_code },
+            "text",
+            ["", "", &streets[i], p.city.as_deref().unwrap_or(""), "", p.postal_code.as_deref().unwrap_or(""), ""],
+        ));
+        entities.push(out::Entity {
+            class: "entity",
+            handle: &p.handle,
+            roles: [role],
+            vcard: ("vcard", vcard),
+            links: None,
+        });
+        redacted.extend(out::redactions(p, role));
+    }
+    let ns_links: Vec<String> = r.nameservers.iter().map(|n| format!("{base}/rdap/nameserver/{}", n.name)).collect();
+    let ns_ips: Vec<(Vec<String>, Vec<String>)> = r
+        .nameservers
+        .iter()
+        .map(|n| (n.ipv4.iter().map(ToString::to_string).collect(), n.ipv6.iter().map(ToString::to_string).collect()))
+        .collect();
+    let ns_unicode: Vec<Option<String>> = r
+        .nameservers
+        .iter()
+        .map(|n| {
+            // Only names with an A-label have another form to show.
+            if !n.name.contains("xn--") {
+                return None;
+            }
+            let (u, ok) = idna::domain_to_unicode(&n.name);
+            (ok.is_ok() && u != n.name).then_some(u)
+        })
+        .collect();
+    let nameservers: Vec<out::Nameserver> = r
+        .nameservers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| out::Nameserver {
+            class: "nameserver",
+            ldh: &n.name,
+            unicode: ns_unicode[i].as_deref(),
+            ips: (!ns_ips[i].0.is_empty() || !ns_ips[i].1.is_empty())
+                .then(|| out::Ips { v4: &ns_ips[i].0, v6: &ns_ips[i].1 }),
+            links: [out::Link {
+                value: &ns_links[i],
+                rel: "self",
+                href: &ns_links[i],
+                kind: "application/rdap+json",
+                title: None,
+            }],
+        })
+        .collect();
+    let self_link = format!("{base}/rdap/domain/{}", r.name);
+    let ds: Vec<out::DsData> =
+        r.ds.iter()
+            .map(|d| out::DsData {
+                key_tag: d.key_tag,
+                algorithm: d.algorithm,
+                digest_type: d.digest_type,
+                digest: &d.digest,
+            })
             .collect();
+    let body = out::Domain {
+        conformance: CONFORMANCE,
+        class: "domain",
+        handle: &r.roid,
+        ldh: &r.name,
+        unicode: r.is_idn().then_some(r.unicode_name.as_str()),
+        status: r.statuses.iter().map(|s| rdap_status(*s)).collect(),
+        events: [
+            out::Event { action: "registration", date: r.created.to_rfc3339() },
+            out::Event { action: "expiration", date: r.expires.to_rfc3339() },
+            out::Event { action: "last changed", date: r.updated.to_rfc3339() },
+            out::Event { action: "last update of RDAP database", date: s.registry.now().to_rfc3339() },
+        ],
+        entities,
+        nameservers,
+        secure: out::Secure { signed: r.signed(), ds: (!ds.is_empty()).then_some(ds) },
+        links: [
+            out::Link { value: &self_link, rel: "self", href: &self_link, kind: "application/rdap+json", title: None },
+            out::Link {
+                value: &self_link,
+                rel: "about",
+                href: &r.contact_form,
+                kind: "text/html",
+                title: Some("Anonymised contact form"),
+            },
+        ],
+        notices: &s.rdap_notices,
+        redacted,
+    };
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+/// Typed shapes of the RDAP domain answer (RFC 9083), serialized without an intermediate tree.
+mod out {
+    use serde::Serialize;
+
+    use crate::directory::{PublicParty, Withheld, withheld};
+
+    #[derive(Serialize)]
+    pub struct Empty {}
+
+    #[derive(Serialize)]
+    pub struct Cc<'a> {
+        pub cc: &'a str,
     }
-    if r.is_idn() {
-        v["unicodeName"] = json!(r.unicode_name);
+
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    pub enum VItem<'a> {
+        Text(&'static str, Empty, &'static str, &'a str),
+        Adr(&'static str, Cc<'a>, &'static str, [&'a str; 7]),
     }
-    v
+
+    #[derive(Serialize)]
+    pub struct Link<'a> {
+        pub value: &'a str,
+        pub rel: &'static str,
+        pub href: &'a str,
+        #[serde(rename = "type")]
+        pub kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub title: Option<&'static str>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Entity<'a> {
+        #[serde(rename = "objectClassName")]
+        pub class: &'static str,
+        pub handle: &'a str,
+        pub roles: [&'static str; 1],
+        #[serde(rename = "vcardArray")]
+        pub vcard: (&'static str, Vec<VItem<'a>>),
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub links: Option<[Link<'a>; 1]>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Ips<'a> {
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        pub v4: &'a [String],
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        pub v6: &'a [String],
+    }
+
+    #[derive(Serialize)]
+    pub struct Nameserver<'a> {
+        #[serde(rename = "objectClassName")]
+        pub class: &'static str,
+        #[serde(rename = "ldhName")]
+        pub ldh: &'a str,
+        #[serde(rename = "unicodeName", skip_serializing_if = "Option::is_none")]
+        pub unicode: Option<&'a str>,
+        #[serde(rename = "ipAddresses", skip_serializing_if = "Option::is_none")]
+        pub ips: Option<Ips<'a>>,
+        pub links: [Link<'a>; 1],
+    }
+
+    #[derive(Serialize)]
+    pub struct Event {
+        #[serde(rename = "eventAction")]
+        pub action: &'static str,
+        #[serde(rename = "eventDate")]
+        pub date: String,
+    }
+
+    #[derive(Serialize)]
+    pub struct DsData<'a> {
+        #[serde(rename = "keyTag")]
+        pub key_tag: u16,
+        pub algorithm: u8,
+        #[serde(rename = "digestType")]
+        pub digest_type: u8,
+        pub digest: &'a str,
+    }
+
+    #[derive(Serialize)]
+    pub struct Secure<'a> {
+        #[serde(rename = "delegationSigned")]
+        pub signed: bool,
+        #[serde(rename = "dsData", skip_serializing_if = "Option::is_none")]
+        pub ds: Option<Vec<DsData<'a>>>,
+    }
+
+    #[derive(Serialize)]
+    pub struct TypeName {
+        #[serde(rename = "type")]
+        pub kind: String,
+    }
+
+    #[derive(Serialize)]
+    pub struct Redacted {
+        pub name: TypeName,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub path: Option<String>,
+        #[serde(rename = "prePath", skip_serializing_if = "Option::is_none")]
+        pub pre_path: Option<String>,
+        #[serde(rename = "pathLang")]
+        pub path_lang: &'static str,
+        pub method: &'static str,
+        pub reason: TypeName,
+    }
+
+    #[derive(Serialize)]
+    pub struct Domain<'a> {
+        #[serde(rename = "rdapConformance")]
+        pub conformance: &'static [&'static str],
+        #[serde(rename = "objectClassName")]
+        pub class: &'static str,
+        pub handle: &'a str,
+        #[serde(rename = "ldhName")]
+        pub ldh: &'a str,
+        #[serde(rename = "unicodeName", skip_serializing_if = "Option::is_none")]
+        pub unicode: Option<&'a str>,
+        pub status: Vec<&'static str>,
+        pub events: [Event; 4],
+        pub entities: Vec<Entity<'a>>,
+        pub nameservers: Vec<Nameserver<'a>>,
+        #[serde(rename = "secureDNS")]
+        pub secure: Secure<'a>,
+        pub links: [Link<'a>; 2],
+        pub notices: &'a serde_json::Value,
+        pub redacted: Vec<Redacted>,
+    }
+
+    /// The RFC 9537 entries for what a party's vCard withholds.
+    pub fn redactions(p: &PublicParty, role: &str) -> Vec<Redacted> {
+        let title = match role {
+            "registrant" => "Registrant",
+            "administrative" => "Admin",
+            _ => "Tech",
+        };
+        let base = format!("$.entities[?(@.roles[0]=='{role}')].vcardArray[1]");
+        let entry = |field: &str, path: Option<String>, pre_path: Option<String>, method: &'static str| Redacted {
+            name: TypeName { kind: format!("{title} {field}") },
+            path,
+            pre_path,
+            path_lang: "jsonpath",
+            method,
+            reason: TypeName { kind: "Server policy".into() },
+        };
+        let mut out = Vec::new();
+        for w in withheld(p) {
+            match w {
+                Withheld::Name => {
+                    out.push(entry("Name", Some(format!("{base}[?(@[0]=='fn')][3]")), None, "emptyValue"))
+                }
+                Withheld::Organization => {
+                    out.push(entry("Organization", None, Some(format!("{base}[?(@[0]=='org')]")), "removal"))
+                }
+                Withheld::Address => {
+                    out.push(entry("Street", Some(format!("{base}[?(@[0]=='adr')][3][2]")), None, "emptyValue"));
+                    out.push(entry("City", Some(format!("{base}[?(@[0]=='adr')][3][3]")), None, "emptyValue"));
+                    out.push(entry("Postal Code", Some(format!("{base}[?(@[0]=='adr')][3][5]")), None, "emptyValue"));
+                }
+                Withheld::Email => out.push(entry("Email", None, Some(format!("{base}[?(@[0]=='email')]")), "removal")),
+                Withheld::Phone => out.push(entry("Phone", None, Some(format!("{base}[?(@[0]=='tel')]")), "removal")),
+            }
+        }
+        out
+    }
 }
 
 async fn domain(State(s): State<AppState>, PeerIp(ip): PeerIp, Path(name): Path<String>) -> Response {
@@ -302,7 +496,7 @@ async fn domain(State(s): State<AppState>, PeerIp(ip): PeerIp, Path(name): Path<
     match lookup {
         Lookup::Found(r) => {
             s.guard.log(ip, "rdap", &name, QueryOutcome::Found);
-            rdap(StatusCode::OK, domain_json(&s, &r))
+            rdap_text(StatusCode::OK, domain_body(&s, &r))
         }
         Lookup::NoMatch(n) => {
             s.guard.log(ip, "rdap", &name, QueryOutcome::NoMatch);
