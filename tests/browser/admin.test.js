@@ -509,6 +509,18 @@ test("the support role reads but cannot change, and may lift a suspension", asyn
   await context.close();
 });
 
+test("the query log is shown by origin and time window", async () => {
+  const { context, page } = await signIn();
+  await page.goto(server.http + "/admin/directory?origin=127.0.0.1&hours=2");
+  const origins = await page.$$eval("#query-log tr td:nth-child(2)", (cells) => cells.map((c) => c.textContent));
+  assert.ok(origins.length > 0, "WHOIS queries of this run are in the log");
+  assert.ok(origins.every((o) => o === "127.0.0.1"), `only the asked origin: ${[...new Set(origins)]}`);
+  await page.goto(server.http + "/admin/directory?origin=192.0.2.99&hours=2");
+  assert.equal((await page.$$("#query-log tr td")).length, 0, "another origin has no queries");
+  await page.screenshot({ path: SHOTS + "admin-query-log.png", fullPage: true });
+  await context.close();
+});
+
 test("the lab clock panel moves registry time forward by a day, and the operator stays signed in", async () => {
   const { context, page } = await signIn();
   await page.goto(server.http + "/admin/clock");

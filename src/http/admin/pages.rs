@@ -690,13 +690,16 @@ struct DirectoryPage {
     c: Chrome,
     suspensions: Vec<crate::model::Suspension>,
     origin: String,
+    hours: i64,
     log: Vec<crate::model::QueryLogEntry>,
     disclosures: Vec<crate::model::DisclosureRequest>,
 }
 
 pub async fn directory(State(s): State<AppState>, a: Admin, RawQuery(q): RawQuery) -> Response {
     let origin = query_values(q.as_deref(), "origin").into_iter().next().unwrap_or_default();
-    let from = s.registry.now().add_days(-1);
+    // The window: the last `hours` hours (1 to 90 days; a day by default).
+    let hours = query_values(q.as_deref(), "hours").first().and_then(|h| h.parse::<i64>().ok()).unwrap_or(24).clamp(1, 24 * 90);
+    let from = s.registry.now().add_secs(-hours * 3_600);
     let origin_key = crate::abuse::Origin::parse(&origin).map(|o| o.to_string());
     let mut log = s.registry.query_log(origin_key.as_deref(), from, 100_000).unwrap_or_default();
     log.reverse();
@@ -705,6 +708,7 @@ pub async fn directory(State(s): State<AppState>, a: Admin, RawQuery(q): RawQuer
         c: chrome(&s, &a, "directory", q.as_deref()),
         suspensions: s.guard.current(),
         origin,
+        hours,
         log,
         disclosures: s.registry.disclosures(100).unwrap_or_default(),
     })

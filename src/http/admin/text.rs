@@ -140,6 +140,7 @@ impl Tr {
             "Granted" => "Deferido",
             "Refused" => "Indeferido",
             "Filter" => "Filtrar",
+            "Last" => "Últimas",
             _ => en,
         }
     }
