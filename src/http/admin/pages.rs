@@ -698,7 +698,8 @@ struct DirectoryPage {
 pub async fn directory(State(s): State<AppState>, a: Admin, RawQuery(q): RawQuery) -> Response {
     let origin = query_values(q.as_deref(), "origin").into_iter().next().unwrap_or_default();
     // The window: the last `hours` hours (1 to 90 days; a day by default).
-    let hours = query_values(q.as_deref(), "hours").first().and_then(|h| h.parse::<i64>().ok()).unwrap_or(24).clamp(1, 24 * 90);
+    let hours =
+        query_values(q.as_deref(), "hours").first().and_then(|h| h.parse::<i64>().ok()).unwrap_or(24).clamp(1, 24 * 90);
     let from = s.registry.now().add_secs(-hours * 3_600);
     let origin_key = crate::abuse::Origin::parse(&origin).map(|o| o.to_string());
     let mut log = s.registry.query_log(origin_key.as_deref(), from, 100_000).unwrap_or_default();
