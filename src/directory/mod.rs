@@ -111,8 +111,13 @@ pub fn public_party(c: &Contact, owner_visible: bool) -> PublicParty {
 
 /// The fields withheld for a party (phone and email always; name and address of persons).
 pub fn withheld(p: &PublicParty) -> Vec<Withheld> {
+    withheld_when(p.disclosed())
+}
+
+/// The fields withheld for a party whose name and address are (or are not) disclosed.
+pub fn withheld_when(disclosed: bool) -> Vec<Withheld> {
     let mut w = Vec::new();
-    if !p.disclosed() {
+    if !disclosed {
         w.extend([Withheld::Name, Withheld::Organization, Withheld::Address]);
     }
     w.extend([Withheld::Email, Withheld::Phone]);
@@ -133,12 +138,13 @@ fn state_of(d: &Domain, min_ns: usize) -> &'static str {
 
 /// The public record of a domain, or `None` when the directory must not show it.
 pub fn disclose(registry: &Registry, d: &Domain) -> Result<Option<PublicRecord>, RegistryError> {
-    match registry.domain_with_parties(&d.name)? {
-        Some((d, registrant, admin, tech, registrar_name)) => {
-            Ok(build(registry, &d, registrant.as_ref(), admin.as_ref(), tech.as_ref(), registrar_name))
-        }
-        None => Ok(None),
-    }
+    Ok(registry.domain_with_parties(&d.name)?.and_then(|p| build_from(registry, p)))
+}
+
+fn build_from(registry: &Registry, p: crate::registry::DomainParties) -> Option<PublicRecord> {
+    let d = &p.domain;
+    let tech = d.tech.as_deref().and_then(|t| p.contact(t));
+    build(registry, d, p.contact(&d.registrant), p.contact(&d.admin), tech, p.registrar_name.clone())
 }
 
 /// Builds the public record from a domain and its parties. Pure.
@@ -201,13 +207,8 @@ pub fn lookup(registry: &Registry, query: &str) -> Result<Lookup, RegistryError>
             raw
         }
     };
-    match registry.domain_with_parties(&key)? {
-        Some((d, registrant, admin, tech, registrar_name)) => {
-            match build(registry, &d, registrant.as_ref(), admin.as_ref(), tech.as_ref(), registrar_name) {
-                Some(r) => Ok(Lookup::Found(Box::new(r))),
-                None => Ok(Lookup::NoMatch(key)),
-            }
-        }
+    match registry.domain_with_parties(&key)?.and_then(|p| build_from(registry, p)) {
+        Some(r) => Ok(Lookup::Found(Box::new(r))),
         None => Ok(Lookup::NoMatch(key)),
     }
 }

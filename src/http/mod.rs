@@ -36,7 +36,7 @@ pub struct AppState {
     /// The contact form's SMTP relay, when one is configured.
     pub mailer: public::SharedMailer,
     /// RDAP's notices (terms of use), built once.
-    pub rdap_notices: std::sync::Arc<serde_json::Value>,
+    pub rdap_notices: std::sync::Arc<rdap::Notices>,
 }
 
 /// A limiter of `per_second` with `burst` per key.
@@ -51,7 +51,7 @@ pub fn test_state(registry: Registry) -> AppState {
     let guard = crate::abuse::Guard::start(registry.clone()).expect("the abuse guard needs the database");
     let http = &registry.settings().http;
     let api_limiter = std::sync::Arc::new(keyed_limiter(http.api_rate_per_second, http.api_burst));
-    let rdap_notices = std::sync::Arc::new(rdap::notices_for(registry.settings()));
+    let rdap_notices = std::sync::Arc::new(rdap::Notices::new(registry.settings()));
     AppState { registry, api_limiter, guard, mailer: None, rdap_notices }
 }
 
@@ -76,23 +76,26 @@ pub fn app_with(registry: Registry, guard: std::sync::Arc<crate::abuse::Guard>) 
         },
         None => None,
     };
-    let rdap_notices = std::sync::Arc::new(rdap::notices_for(registry.settings()));
+    let rdap_notices = std::sync::Arc::new(rdap::Notices::new(registry.settings()));
     let state = AppState { registry, api_limiter, guard, mailer, rdap_notices };
-    Router::new()
+    let app = Router::new()
         .nest("/api/v1", api::router())
         .nest("/admin/api", admin_api::router())
         .nest("/admin", admin::router())
         .route("/admin/", axum::routing::get(admin::dashboard))
-        .nest("/rdap", rdap::router())
         .merge(public::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .fallback(not_found)
-        .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_millis(HTTP_REQUEST_TIMEOUT_MS),
-        ))
+        ));
+    // RDAP's handlers never wait (a lookup is a read of a snapshot in memory or the page cache),
+    // so a timeout could not interrupt them: they are merged after the timeout layer and skip
+    // its timer, which is a measurable share of a lookup's cost.
+    app.merge(rdap::router())
+        .fallback(not_found)
+        .with_state(state)
         .layer(GlobalConcurrencyLimitLayer::new(HTTP_CONCURRENCY_MAX))
         .layer(axum::extract::DefaultBodyLimit::max(crate::limits::API_BODY_BYTES_MAX))
 }

@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -21,16 +22,20 @@ use crate::abuse::Verdict;
 use crate::directory::{self, Lookup, PublicRecord};
 use crate::model::{QueryOutcome, Status};
 
+/// RDAP's routes, at their full paths (merged into the application rather than nested: a nested
+/// router rewrites every request's URI on this, the busiest, path).
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/domain/{name}", get(domain))
-        .route("/nameserver/{name}", get(nameserver))
-        .route("/entity/{handle}", get(entity))
-        .route("/help", get(help))
-        .route("/domains", get(search))
-        .route("/nameservers", get(search))
-        .route("/entities", get(search))
-        .fallback(not_found_path)
+        .route("/rdap/domain/{name}", get(domain))
+        .route("/rdap/nameserver/{name}", get(nameserver))
+        .route("/rdap/entity/{handle}", get(entity))
+        .route("/rdap/help", get(help))
+        .route("/rdap/domains", get(search))
+        .route("/rdap/nameservers", get(search))
+        .route("/rdap/entities", get(search))
+        .route("/rdap", get(not_found_path))
+        .route("/rdap/", get(not_found_path))
+        .route("/rdap/{*rest}", get(not_found_path))
 }
 
 /// The client's address (127.0.0.1 for requests made in memory by tests).
@@ -75,8 +80,22 @@ fn error(status: StatusCode, title: &str, description: &str) -> Response {
     )
 }
 
-/// The notices of every answer (built once per application: `AppState::rdap_notices`).
-pub fn notices_for(settings: &crate::config::Settings) -> Value {
+/// The notices of every answer, built once per application (`AppState::rdap_notices`), as a
+/// value (for the small answers built as trees) and serialized (for the domain answer).
+pub struct Notices {
+    value: Value,
+    raw: Box<RawValue>,
+}
+
+impl Notices {
+    pub fn new(settings: &crate::config::Settings) -> Notices {
+        let value = notices_for(settings);
+        let raw = RawValue::from_string(value.to_string()).expect("a serialized value is JSON");
+        Notices { value, raw }
+    }
+}
+
+fn notices_for(settings: &crate::config::Settings) -> Value {
     let base = &settings.public_url;
     json!([{
         "title": "Terms of Use",
@@ -90,7 +109,7 @@ pub fn notices_for(settings: &crate::config::Settings) -> Value {
 }
 
 fn notices(s: &AppState) -> Value {
-    (*s.rdap_notices).clone()
+    s.rdap_notices.value.clone()
 }
 
 /// The per-origin budget shared with WHOIS; `Err` is the 429 answer.
@@ -173,7 +192,8 @@ fn nameserver_json(s: &AppState, n: &directory::PublicNameserver) -> Value {
 }
 
 /// The RDAP domain object of a public record, serialized. Built from typed structs that borrow
-/// the record: an RDAP lookup is a hot path, and a `serde_json::Value` tree allocates every key.
+/// the record, with the parts that never change (notices, redaction entries) serialized once:
+/// an RDAP lookup is a hot path, and a `serde_json::Value` tree allocates every key.
 pub fn domain_body(s: &AppState, r: &PublicRecord) -> String {
     let base = s.registry.settings().public_url.as_str();
     let mut entities = Vec::with_capacity(4);
@@ -197,15 +217,16 @@ pub fn domain_body(s: &AppState, r: &PublicRecord) -> String {
             title: None,
         }]),
     });
-    let mut redacted = Vec::new();
-    let streets: Vec<String> = [Some(&r.owner), r.admin.as_ref(), r.tech.as_ref()]
-        .iter()
-        .map(|p| p.map(|p| p.street.join(", ")).unwrap_or_default())
-        .collect();
-    for (i, (party, role)) in
-        [(Some(&r.owner), "registrant"), (r.admin.as_ref(), "administrative"), (r.tech.as_ref(), "technical")]
-            .into_iter()
-            .enumerate()
+    let mut redacted: Vec<&'static RawValue> = Vec::with_capacity(21);
+    let streets: [String; 3] =
+        [Some(&r.owner), r.admin.as_ref(), r.tech.as_ref()].map(|p| p.map(|p| p.street.join(", ")).unwrap_or_default());
+    for (i, (party, role)) in [
+        (Some(&r.owner), out::Role::Registrant),
+        (r.admin.as_ref(), out::Role::Administrative),
+        (r.tech.as_ref(), out::Role::Technical),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let Some(p) = party else { continue };
         let mut vcard = Vec::with_capacity(5);
@@ -224,18 +245,13 @@ pub fn domain_body(s: &AppState, r: &PublicRecord) -> String {
         entities.push(out::Entity {
             class: "entity",
             handle: &p.handle,
-            roles: [role],
+            roles: [role.as_str()],
             vcard: ("vcard", vcard),
             links: None,
         });
         redacted.extend(out::redactions(p, role));
     }
     let ns_links: Vec<String> = r.nameservers.iter().map(|n| format!("{base}/rdap/nameserver/{}", n.name)).collect();
-    let ns_ips: Vec<(Vec<String>, Vec<String>)> = r
-        .nameservers
-        .iter()
-        .map(|n| (n.ipv4.iter().map(ToString::to_string).collect(), n.ipv6.iter().map(ToString::to_string).collect()))
-        .collect();
     let ns_unicode: Vec<Option<String>> = r
         .nameservers
         .iter()
@@ -256,8 +272,7 @@ pub fn domain_body(s: &AppState, r: &PublicRecord) -> String {
             class: "nameserver",
             ldh: &n.name,
             unicode: ns_unicode[i].as_deref(),
-            ips: (!ns_ips[i].0.is_empty() || !ns_ips[i].1.is_empty())
-                .then(|| out::Ips { v4: &ns_ips[i].0, v6: &ns_ips[i].1 }),
+            ips: (!n.ipv4.is_empty() || !n.ipv6.is_empty()).then_some(out::Ips { v4: &n.ipv4, v6: &n.ipv6 }),
             links: [out::Link {
                 value: &ns_links[i],
                 rel: "self",
@@ -285,10 +300,10 @@ pub fn domain_body(s: &AppState, r: &PublicRecord) -> String {
         unicode: r.is_idn().then_some(r.unicode_name.as_str()),
         status: r.statuses.iter().map(|s| rdap_status(*s)).collect(),
         events: [
-            out::Event { action: "registration", date: r.created.to_rfc3339() },
-            out::Event { action: "expiration", date: r.expires.to_rfc3339() },
-            out::Event { action: "last changed", date: r.updated.to_rfc3339() },
-            out::Event { action: "last update of RDAP database", date: s.registry.now().to_rfc3339() },
+            out::Event { action: "registration", date: r.created.rfc3339() },
+            out::Event { action: "expiration", date: r.expires.rfc3339() },
+            out::Event { action: "last changed", date: r.updated.rfc3339() },
+            out::Event { action: "last update of RDAP database", date: s.registry.now().rfc3339() },
         ],
         entities,
         nameservers,
@@ -303,17 +318,27 @@ pub fn domain_body(s: &AppState, r: &PublicRecord) -> String {
                 title: Some("Anonymised contact form"),
             },
         ],
-        notices: &s.rdap_notices,
+        notices: &s.rdap_notices.raw,
         redacted,
     };
-    serde_json::to_string(&body).unwrap_or_default()
+    let mut text = Vec::with_capacity(6 * 1024);
+    // Serializing borrowed strings and numbers into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut text, &body);
+    // serde_json writes only valid UTF-8.
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// Typed shapes of the RDAP domain answer (RFC 9083), serialized without an intermediate tree.
 mod out {
-    use serde::Serialize;
+    use std::net::IpAddr;
+    use std::sync::OnceLock;
 
-    use crate::directory::{PublicParty, Withheld, withheld};
+    use serde::Serialize;
+    use serde::ser::SerializeSeq;
+    use serde_json::value::RawValue;
+
+    use crate::directory::{PublicParty, Withheld, withheld_when};
+    use crate::model::Rfc3339Utc;
 
     #[derive(Serialize)]
     pub struct Empty {}
@@ -353,12 +378,37 @@ mod out {
         pub links: Option<[Link<'a>; 1]>,
     }
 
-    #[derive(Serialize)]
+    /// Addresses shown as text, written where they are serialized.
+    pub struct IpList<'a>(&'a [IpAddr]);
+
+    impl Serialize for IpList<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(self.0.len()))?;
+            for ip in self.0 {
+                seq.serialize_element(&format_args!("{ip}"))?;
+            }
+            seq.end()
+        }
+    }
+
     pub struct Ips<'a> {
-        #[serde(skip_serializing_if = "<[String]>::is_empty")]
-        pub v4: &'a [String],
-        #[serde(skip_serializing_if = "<[String]>::is_empty")]
-        pub v6: &'a [String],
+        pub v4: &'a [IpAddr],
+        pub v6: &'a [IpAddr],
+    }
+
+    impl Serialize for Ips<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(None)?;
+            // Only non-empty lists: an empty one is an error under RFC 9083.
+            if !self.v4.is_empty() {
+                m.serialize_entry("v4", &IpList(self.v4))?;
+            }
+            if !self.v6.is_empty() {
+                m.serialize_entry("v6", &IpList(self.v6))?;
+            }
+            m.end()
+        }
     }
 
     #[derive(Serialize)]
@@ -379,7 +429,7 @@ mod out {
         #[serde(rename = "eventAction")]
         pub action: &'static str,
         #[serde(rename = "eventDate")]
-        pub date: String,
+        pub date: Rfc3339Utc,
     }
 
     #[derive(Serialize)]
@@ -437,18 +487,58 @@ mod out {
         #[serde(rename = "secureDNS")]
         pub secure: Secure<'a>,
         pub links: [Link<'a>; 2],
-        pub notices: &'a serde_json::Value,
-        pub redacted: Vec<Redacted>,
+        pub notices: &'a RawValue,
+        pub redacted: Vec<&'static RawValue>,
     }
 
-    /// The RFC 9537 entries for what a party's vCard withholds.
-    pub fn redactions(p: &PublicParty, role: &str) -> Vec<Redacted> {
-        let title = match role {
-            "registrant" => "Registrant",
-            "administrative" => "Admin",
-            _ => "Tech",
-        };
-        let base = format!("$.entities[?(@.roles[0]=='{role}')].vcardArray[1]");
+    /// A contact's role in a domain.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Role {
+        Registrant,
+        Administrative,
+        Technical,
+    }
+
+    impl Role {
+        pub fn as_str(self) -> &'static str {
+            match self {
+                Role::Registrant => "registrant",
+                Role::Administrative => "administrative",
+                Role::Technical => "technical",
+            }
+        }
+        fn title(self) -> &'static str {
+            match self {
+                Role::Registrant => "Registrant",
+                Role::Administrative => "Admin",
+                Role::Technical => "Tech",
+            }
+        }
+    }
+
+    /// The RFC 9537 entries for what a party's vCard withholds. They depend only on the role and
+    /// on what is withheld, so each set is serialized once and reused.
+    pub fn redactions(p: &PublicParty, role: Role) -> impl Iterator<Item = &'static RawValue> {
+        static SETS: OnceLock<[[Vec<Box<RawValue>>; 2]; 3]> = OnceLock::new();
+        let sets = SETS.get_or_init(|| {
+            [Role::Registrant, Role::Administrative, Role::Technical].map(|role| {
+                [false, true].map(|disclosed| {
+                    entries(&withheld_when(disclosed), role)
+                        .iter()
+                        .map(|e| {
+                            let text = serde_json::to_string(e).expect("a redaction entry serializes");
+                            RawValue::from_string(text).expect("a serialized entry is JSON")
+                        })
+                        .collect()
+                })
+            })
+        });
+        sets[role as usize][usize::from(p.disclosed())].iter().map(|b| &**b)
+    }
+
+    fn entries(withheld: &[Withheld], role: Role) -> Vec<Redacted> {
+        let title = role.title();
+        let base = format!("$.entities[?(@.roles[0]=='{}')].vcardArray[1]", role.as_str());
         let entry = |field: &str, path: Option<String>, pre_path: Option<String>, method: &'static str| Redacted {
             name: TypeName { kind: format!("{title} {field}") },
             path,
@@ -458,7 +548,7 @@ mod out {
             reason: TypeName { kind: "Server policy".into() },
         };
         let mut out = Vec::new();
-        for w in withheld(p) {
+        for w in withheld {
             match w {
                 Withheld::Name => {
                     out.push(entry("Name", Some(format!("{base}[?(@[0]=='fn')][3]")), None, "emptyValue"))

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-pub use time_stamp::{SECS_PER_DAY, Timestamp};
+pub use time_stamp::{Rfc3339Utc, SECS_PER_DAY, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

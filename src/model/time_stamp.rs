@@ -19,16 +19,12 @@ impl Timestamp {
 
     /// RFC 3339 in UTC, `2026-11-22T10:00:00Z`.
     pub fn to_rfc3339(self) -> String {
-        let t = self.to_odt();
-        format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        )
+        self.rfc3339().to_string()
+    }
+
+    /// RFC 3339 in UTC, written where it is displayed (no allocation).
+    pub fn rfc3339(self) -> Rfc3339Utc {
+        Rfc3339Utc(self)
     }
 
     /// The .pt directory's format: `dd/mm/yyyy HH:MM:SS` (UTC).
@@ -83,6 +79,32 @@ impl Timestamp {
     /// Whole days from `self` to `later` (negative when `later` is earlier).
     pub fn days_until(self, later: Timestamp) -> i64 {
         Duration::seconds(later.0 - self.0).whole_days()
+    }
+}
+
+/// A timestamp shown as RFC 3339 in UTC (`Display`, and `Serialize` as that string).
+#[derive(Debug, Clone, Copy)]
+pub struct Rfc3339Utc(Timestamp);
+
+impl std::fmt::Display for Rfc3339Utc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.0.to_odt();
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
+}
+
+impl Serialize for Rfc3339Utc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

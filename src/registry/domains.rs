@@ -398,22 +398,13 @@ impl Registry {
     }
 
     /// A domain with its contacts and its registrar's name, read in one snapshot (the public
-    /// directory's lookup: one read transaction per query).
-    #[allow(clippy::type_complexity)]
-    pub fn domain_with_parties(
-        &self,
-        key: &str,
-    ) -> Result<Option<(Domain, Option<Contact>, Option<Contact>, Option<Contact>, String)>, RegistryError> {
-        let r = self.read()?;
-        let Some(d) = r.domain(key)? else { return Ok(None) };
-        let registrant = r.contact(&d.registrant)?;
-        let admin = r.contact(&d.admin)?;
-        let tech = match &d.tech {
-            Some(t) => r.contact(t)?,
-            None => None,
+    /// directory's lookup: one read transaction per query, each table opened once).
+    pub fn domain_with_parties(&self, key: &str) -> Result<Option<DomainParties>, RegistryError> {
+        let Some((domain, contacts, registrar)) = self.inner.store.directory()?.domain_parties(key)? else {
+            return Ok(None);
         };
-        let registrar = r.registrar(&d.registrar)?.map(|x| x.name).unwrap_or_else(|| d.registrar.clone());
-        Ok(Some((d, registrant, admin, tech, registrar)))
+        let registrar_name = registrar.unwrap_or_else(|| domain.registrar.clone());
+        Ok(Some(DomainParties { domain, contacts, registrar_name }))
     }
 
     /// The domain whose nameserver `host` is: the domain that holds the host when it is inside
@@ -675,5 +666,19 @@ impl Registry {
             0,
         )?;
         Ok(d)
+    }
+}
+
+/// A domain read with its contacts (each once) and its registrar's name.
+pub struct DomainParties {
+    pub domain: Domain,
+    contacts: Vec<Contact>,
+    pub registrar_name: String,
+}
+
+impl DomainParties {
+    /// One of the domain's contacts by handle.
+    pub fn contact(&self, handle: &str) -> Option<&Contact> {
+        self.contacts.iter().find(|c| c.handle == handle)
     }
 }

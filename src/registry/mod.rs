@@ -21,7 +21,7 @@ mod writer;
 use std::sync::Arc;
 
 pub use contacts::{ContactInput, ContactPatch};
-pub use domains::{CheckResult, DomainCreate, DomainPatch, DsInput, NameserverInput};
+pub use domains::{CheckResult, DomainCreate, DomainParties, DomainPatch, DsInput, NameserverInput};
 pub use error::{Code, RegistryError};
 pub use import::{ImportLine, ImportReport};
 pub use lifecycle::{Idem, LifecycleReport, RegistrantChangeRequest, RenewRequest, TransferRequest};

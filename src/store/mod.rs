@@ -9,11 +9,12 @@
 pub mod codec;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use redb::{
-    ConcurrencyMode, Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition, WriteTransaction,
+    ConcurrencyMode, Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
 use crate::model::{
@@ -120,6 +121,11 @@ pub const DB_FILE: &str = "nicbox.redb";
 pub struct Store {
     db: Arc<Database>,
     path: PathBuf,
+    /// Commits so far (in this process): a snapshot taken at generation `g` is the latest state
+    /// for as long as the generation is still `g`.
+    generation: Arc<AtomicU64>,
+    /// The public directory's snapshot, reused until the next commit (`Store::directory`).
+    directory: Arc<Mutex<Option<Arc<DirectorySnapshot>>>>,
 }
 
 fn builder() -> redb::Builder {
@@ -140,7 +146,7 @@ impl Store {
             return Err(StoreError::Exists(path.to_path_buf()));
         }
         let db = builder().create(path)?;
-        let store = Store { db: Arc::new(db), path: path.to_path_buf() };
+        let store = Store::from_db(db, path);
         let mut tx = store.write()?;
         tx.init_tables()?;
         tx.put_meta("schema_version", &SCHEMA_VERSION.to_le_bytes())?;
@@ -154,7 +160,7 @@ impl Store {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
         let db = builder().open(path)?;
-        let store = Store { db: Arc::new(db), path: path.to_path_buf() };
+        let store = Store::from_db(db, path);
         let version = store.read()?.schema_version()?;
         check_version(version)?;
         // Version 1 is the first layout: nothing to migrate yet. Migrations go here, each in its
@@ -162,8 +168,46 @@ impl Store {
         Ok(store)
     }
 
+    fn from_db(db: Database, path: &Path) -> Store {
+        Store {
+            db: Arc::new(db),
+            path: path.to_path_buf(),
+            generation: Arc::new(AtomicU64::new(0)),
+            directory: Arc::new(Mutex::new(None)),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A read snapshot of the latest committed state with the public directory's tables open.
+    /// Directory lookups are the hottest reads and the most numerous: beginning a transaction and
+    /// opening three tables cost more than the lookup itself, so one snapshot serves every lookup
+    /// until the next commit. A lookup never sees older data than a fresh transaction would: a
+    /// commit raises the generation before the writer answers, and a snapshot is labelled with
+    /// the generation read before it was taken.
+    pub fn directory(&self) -> Result<Arc<DirectorySnapshot>, StoreError> {
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Ok(cached) = self.directory.lock()
+            && let Some(snap) = cached.as_ref()
+            && snap.generation == generation
+        {
+            return Ok(snap.clone());
+        }
+        let txn = self.db.begin_read()?;
+        let snap = Arc::new(DirectorySnapshot {
+            generation,
+            domains: txn.open_table(DOMAINS)?,
+            contacts: txn.open_table(CONTACTS)?,
+            registrars: txn.open_table(REGISTRARS)?,
+        });
+        if let Ok(mut cached) = self.directory.lock()
+            && cached.as_ref().is_none_or(|c| c.generation <= generation)
+        {
+            *cached = Some(snap.clone());
+        }
+        Ok(snap)
     }
 
     pub fn read(&self) -> Result<ReadTx, StoreError> {
@@ -174,7 +218,7 @@ impl Store {
     pub fn write(&self) -> Result<WriteTx, StoreError> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate).map_err(|e| StoreError::Db(e.to_string()))?;
-        Ok(WriteTx { txn, writes: 0 })
+        Ok(WriteTx { txn, writes: 0, generation: self.generation.clone() })
     }
 
     /// Writes a consistent copy of the whole database to `out` (a new file) from one snapshot.
@@ -694,6 +738,39 @@ pub struct ReadTx {
     txn: ReadTransaction,
 }
 
+/// One read snapshot with the tables a directory lookup reads already open (`Store::directory`).
+pub struct DirectorySnapshot {
+    generation: u64,
+    domains: ReadOnlyTable<&'static str, &'static [u8]>,
+    contacts: ReadOnlyTable<&'static str, &'static [u8]>,
+    registrars: ReadOnlyTable<&'static str, &'static [u8]>,
+}
+
+impl DirectorySnapshot {
+    /// A domain with its contacts (each distinct handle decoded once, in the order registrant,
+    /// admin, tech) and its registrar's name.
+    pub fn domain_parties(&self, name: &str) -> Result<Option<(Domain, Vec<Contact>, Option<String>)>, StoreError> {
+        let Some(d) = self.domains.get(name)?.map(|v| codec::decode::<Domain>(v.value())).transpose()? else {
+            return Ok(None);
+        };
+        let mut contacts: Vec<Contact> = Vec::with_capacity(3);
+        for handle in [Some(&d.registrant), Some(&d.admin), d.tech.as_ref()].into_iter().flatten() {
+            if contacts.iter().any(|c| &c.handle == handle) {
+                continue;
+            }
+            if let Some(v) = self.contacts.get(handle.as_str())? {
+                contacts.push(codec::decode(v.value())?);
+            }
+        }
+        let registrar = self
+            .registrars
+            .get(d.registrar.as_str())?
+            .map(|v| codec::decode::<Registrar>(v.value()).map(|r| r.name))
+            .transpose()?;
+        Ok(Some((d, contacts, registrar)))
+    }
+}
+
 impl ReadTx {
     read_methods!();
 
@@ -794,6 +871,8 @@ pub struct WriteTx {
     txn: WriteTransaction,
     /// Mutations so far: the writer compares it before and after a command.
     writes: u64,
+    /// The store's commit counter, raised once this transaction is durable.
+    generation: Arc<AtomicU64>,
 }
 
 impl WriteTx {
@@ -833,6 +912,7 @@ impl WriteTx {
 
     pub fn commit(self) -> Result<(), StoreError> {
         self.txn.commit()?;
+        self.generation.fetch_add(1, Ordering::Release);
         Ok(())
     }
 

@@ -864,3 +864,40 @@ fn rdap_and_whois_disclose_the_same_facts_for_every_demo_domain() {
     assert!(statuses.len() >= 3, "the demo has several statuses: {statuses:?}");
     assert_eq!(s.terminate().code(), Some(0));
 }
+
+/// Lookups reuse one read snapshot until the next commit: every change must show in the very
+/// next answer (hiding an organization above all), never a snapshot older than the change.
+#[tokio::test]
+async fn every_change_shows_in_the_next_answer() {
+    let (env, key) = setup().await;
+    let org = env.org(&key).await;
+    register(&env, &key, "visivel.pt", &org, two_ns()).await;
+    for _ in 0..3 {
+        let (s, v, text) = rdap(&env, "/rdap/domain/visivel.pt").await;
+        assert_eq!(s, StatusCode::OK, "{text}");
+        assert_eq!(vcard_fn(entity(&v, "registrant")), "Exemplo, Lda.", "{v}");
+    }
+    let (s, p) =
+        env.call("PATCH", "/api/v1/domains/visivel.pt", Some(&key), Some(json!({"owner_visible": false}))).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let (_, v, text) = rdap(&env, "/rdap/domain/visivel.pt").await;
+    assert_eq!(vcard_fn(entity(&v, "registrant")), "", "hidden at once: {v}");
+    assert!(!text.contains("Rua Augusta"), "{text}");
+
+    let (s, p) =
+        env.call("PATCH", "/api/v1/domains/visivel.pt", Some(&key), Some(json!({"owner_visible": true}))).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let (s, p) =
+        env.call("PATCH", &format!("/api/v1/contacts/{org}"), Some(&key), Some(json!({"city": "Porto"}))).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let (_, v, _) = rdap(&env, "/rdap/domain/visivel.pt").await;
+    assert_eq!(vcard_adr(entity(&v, "registrant")).1[3], "Porto", "a contact's change shows at once: {v}");
+
+    let (s, p) = env.call("DELETE", "/api/v1/domains/visivel.pt", Some(&key), None).await;
+    assert!(s.is_success(), "{p}");
+    let (s, v, _) = rdap(&env, "/rdap/domain/inexistente-ainda.pt").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    register(&env, &key, "inexistente-ainda.pt", &org, two_ns()).await;
+    let (s, v, _) = rdap(&env, "/rdap/domain/inexistente-ainda.pt").await;
+    assert_eq!(s, StatusCode::OK, "a new domain is found at once: {v}");
+}
