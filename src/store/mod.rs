@@ -738,6 +738,9 @@ pub struct ReadTx {
     txn: ReadTransaction,
 }
 
+/// A domain, its distinct contacts and its registrar's name (when the registrar exists).
+pub type DomainAndParties = (Domain, Vec<Contact>, Option<String>);
+
 /// One read snapshot with the tables a directory lookup reads already open (`Store::directory`).
 pub struct DirectorySnapshot {
     generation: u64,
@@ -749,7 +752,7 @@ pub struct DirectorySnapshot {
 impl DirectorySnapshot {
     /// A domain with its contacts (each distinct handle decoded once, in the order registrant,
     /// admin, tech) and its registrar's name.
-    pub fn domain_parties(&self, name: &str) -> Result<Option<(Domain, Vec<Contact>, Option<String>)>, StoreError> {
+    pub fn domain_parties(&self, name: &str) -> Result<Option<DomainAndParties>, StoreError> {
         let Some(d) = self.domains.get(name)?.map(|v| codec::decode::<Domain>(v.value())).transpose()? else {
             return Ok(None);
         };
