@@ -77,17 +77,27 @@ fn start_minimal() -> (Proc, SocketAddr) {
     (Proc(child), line.trim().parse().unwrap())
 }
 
-/// Reads one HTTP/1.1 response (Content-Length framing); false on error or non-200.
+/// Reads one HTTP/1.1 response (Content-Length framing); false on error or non-200. The load
+/// generator shares the machine with the servers, so it does as little as it can per byte: it
+/// looks for the end of the head only in bytes it has not searched yet, and never copies the head.
 async fn read_response(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool {
     buf.clear();
-    let mut tmp = [0u8; 8192];
+    let mut tmp = [0u8; 16384];
+    let mut searched: usize = 0;
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let ok = head.starts_with("http/1.1 200");
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+        let from = searched.saturating_sub(3);
+        if let Some(pos) = buf[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+            let end = from + pos;
+            let head = &buf[..end];
+            let ok = head.starts_with(b"HTTP/1.1 200");
+            let len = head
+                .split(|&b| b == b'\n')
+                .find_map(|l| {
+                    let l = l.strip_suffix(b"\r").unwrap_or(l);
+                    (l.len() > 15 && l[..15].eq_ignore_ascii_case(b"content-length:"))
+                        .then(|| std::str::from_utf8(&l[15..]).ok()?.trim().parse::<usize>().ok())
+                        .flatten()
+                })
                 .unwrap_or(0);
             while buf.len() < end + 4 + len {
                 match s.read(&mut tmp).await {
@@ -97,6 +107,7 @@ async fn read_response(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> bool
             }
             return ok;
         }
+        searched = buf.len();
         match s.read(&mut tmp).await {
             Ok(0) | Err(_) => return false,
             Ok(n) => buf.extend_from_slice(&tmp[..n]),

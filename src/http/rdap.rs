@@ -191,263 +191,259 @@ fn nameserver_json(s: &AppState, n: &directory::PublicNameserver) -> Value {
     v
 }
 
-/// The RDAP domain object of a public record, serialized. Built from typed structs that borrow
-/// the record, with the parts that never change (notices, redaction entries) serialized once:
-/// an RDAP lookup is a hot path, and a `serde_json::Value` tree allocates every key.
+/// The RDAP domain object of a public record, serialized. Written straight into one buffer, with
+/// the parts that never change (notices, redaction entries) serialized once: an RDAP lookup is
+/// the busiest path of the registry, and a tree of values (or serde's escaping of every key)
+/// costs more than reading the domain. Its shape is checked by the RDAP tests, ICANN's
+/// `rdap-test`, and the comparison with WHOIS over every demo domain.
 pub fn domain_body(s: &AppState, r: &PublicRecord) -> String {
     let base = s.registry.settings().public_url.as_str();
-    let mut entities = Vec::with_capacity(4);
-    let registrar_link = format!("{base}/rdap/entity/{}", r.registrar_id);
-    entities.push(out::Entity {
-        class: "entity",
-        handle: &r.registrar_id,
-        roles: ["registrar"],
-        vcard: (
-            "vcard",
-            vec![
-                out::VItem::Text("version", out::Empty {}, "text", "4.0"),
-                out::VItem::Text("fn", out::Empty {}, "text", &r.registrar_name),
-            ],
-        ),
-        links: Some([out::Link {
-            value: &registrar_link,
-            rel: "self",
-            href: &registrar_link,
-            kind: "application/rdap+json",
-            title: None,
-        }]),
-    });
+    let mut w = out::Json::with_capacity(6 * 1024);
+    w.raw("{\"rdapConformance\":[");
+    for (i, c) in CONFORMANCE.iter().enumerate() {
+        w.sep(i);
+        w.str(c);
+    }
+    w.raw("],\"objectClassName\":\"domain\",\"handle\":");
+    w.str(&r.roid);
+    w.raw(",\"ldhName\":");
+    w.str(&r.name);
+    if r.is_idn() {
+        w.raw(",\"unicodeName\":");
+        w.str(&r.unicode_name);
+    }
+    w.raw(",\"status\":[");
+    for (i, st) in r.statuses.iter().enumerate() {
+        w.sep(i);
+        w.str(rdap_status(*st));
+    }
+    w.raw("],\"events\":[");
+    let events = [
+        ("registration", r.created),
+        ("expiration", r.expires),
+        ("last changed", r.updated),
+        ("last update of RDAP database", s.registry.now()),
+    ];
+    for (i, (action, at)) in events.into_iter().enumerate() {
+        w.sep(i);
+        w.raw("{\"eventAction\":");
+        w.str(action);
+        w.raw(",\"eventDate\":");
+        w.display(at.rfc3339());
+        w.raw("}");
+    }
+
+    w.raw("],\"entities\":[{\"objectClassName\":\"entity\",\"handle\":");
+    w.str(&r.registrar_id);
+    w.raw(
+        ",\"roles\":[\"registrar\"],\"vcardArray\":[\"vcard\",[[\"version\",{},\"text\",\"4.0\"],[\"fn\",{},\"text\",",
+    );
+    w.str(&r.registrar_name);
+    w.raw("]]],\"links\":[");
+    w.link(base, "/rdap/entity/", &r.registrar_id);
+    w.raw("]}");
     let mut redacted: Vec<&'static RawValue> = Vec::with_capacity(21);
-    let streets: [String; 3] =
-        [Some(&r.owner), r.admin.as_ref(), r.tech.as_ref()].map(|p| p.map(|p| p.street.join(", ")).unwrap_or_default());
-    for (i, (party, role)) in [
+    for (party, role) in [
         (Some(&r.owner), out::Role::Registrant),
         (r.admin.as_ref(), out::Role::Administrative),
         (r.tech.as_ref(), out::Role::Technical),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    ] {
         let Some(p) = party else { continue };
-        let mut vcard = Vec::with_capacity(5);
-        vcard.push(out::VItem::Text("version", out::Empty {}, "text", "4.0"));
-        vcard.push(out::VItem::Text("kind", out::Empty {}, "text", if p.disclosed() { "org" } else { "individual" }));
-        vcard.push(out::VItem::Text("fn", out::Empty {}, "text", p.name.as_deref().unwrap_or("")));
+        w.raw(",{\"objectClassName\":\"entity\",\"handle\":");
+        w.str(&p.handle);
+        w.raw(",\"roles\":[");
+        w.str(role.as_str());
+        w.raw("],\"vcardArray\":[\"vcard\",[[\"version\",{},\"text\",\"4.0\"],[\"kind\",{},\"text\",");
+        w.str(if p.disclosed() { "org" } else { "individual" });
+        w.raw("],[\"fn\",{},\"text\",");
+        w.str(p.name.as_deref().unwrap_or(""));
+        w.raw("]");
         if let Some(org) = &p.organization {
-            vcard.push(out::VItem::Text("org", out::Empty {}, "text", org));
+            w.raw(",[\"org\",{},\"text\",");
+            w.str(org);
+            w.raw("]");
         }
-        vcard.push(out::VItem::Adr(
-            "adr",
-            out::Cc { cc: &p.country_code },
-            "text",
-            ["", "", &streets[i], p.city.as_deref().unwrap_or(""), "", p.postal_code.as_deref().unwrap_or(""), ""],
-        ));
-        entities.push(out::Entity {
-            class: "entity",
-            handle: &p.handle,
-            roles: [role.as_str()],
-            vcard: ("vcard", vcard),
-            links: None,
-        });
+        w.raw(",[\"adr\",{\"cc\":");
+        w.str(&p.country_code);
+        w.raw("},\"text\",[\"\",\"\",");
+        w.str(&p.street.join(", "));
+        w.raw(",");
+        w.str(p.city.as_deref().unwrap_or(""));
+        w.raw(",\"\",");
+        w.str(p.postal_code.as_deref().unwrap_or(""));
+        w.raw(",\"\"]]]]}");
         redacted.extend(out::redactions(p, role));
     }
-    let ns_links: Vec<String> = r.nameservers.iter().map(|n| format!("{base}/rdap/nameserver/{}", n.name)).collect();
-    let ns_unicode: Vec<Option<String>> = r
-        .nameservers
-        .iter()
-        .map(|n| {
-            // Only names with an A-label have another form to show.
-            if !n.name.contains("xn--") {
-                return None;
+
+    w.raw("],\"nameservers\":[");
+    for (i, n) in r.nameservers.iter().enumerate() {
+        w.sep(i);
+        w.raw("{\"objectClassName\":\"nameserver\",\"ldhName\":");
+        w.str(&n.name);
+        // Only names with an A-label have another form to show.
+        if n.name.contains("xn--")
+            && let (u, Ok(())) = idna::domain_to_unicode(&n.name)
+            && u != n.name
+        {
+            w.raw(",\"unicodeName\":");
+            w.str(&u);
+        }
+        // Only non-empty lists: an empty one is an error under RFC 9083.
+        if !n.ipv4.is_empty() || !n.ipv6.is_empty() {
+            w.raw(",\"ipAddresses\":{");
+            for (k, (key, ips)) in
+                [("v4", &n.ipv4), ("v6", &n.ipv6)].into_iter().filter(|(_, l)| !l.is_empty()).enumerate()
+            {
+                w.sep(k);
+                w.str(key);
+                w.raw(":[");
+                for (j, ip) in ips.iter().enumerate() {
+                    w.sep(j);
+                    w.display(ip);
+                }
+                w.raw("]");
             }
-            let (u, ok) = idna::domain_to_unicode(&n.name);
-            (ok.is_ok() && u != n.name).then_some(u)
-        })
-        .collect();
-    let nameservers: Vec<out::Nameserver> = r
-        .nameservers
-        .iter()
-        .enumerate()
-        .map(|(i, n)| out::Nameserver {
-            class: "nameserver",
-            ldh: &n.name,
-            unicode: ns_unicode[i].as_deref(),
-            ips: (!n.ipv4.is_empty() || !n.ipv6.is_empty()).then_some(out::Ips { v4: &n.ipv4, v6: &n.ipv6 }),
-            links: [out::Link {
-                value: &ns_links[i],
-                rel: "self",
-                href: &ns_links[i],
-                kind: "application/rdap+json",
-                title: None,
-            }],
-        })
-        .collect();
-    let self_link = format!("{base}/rdap/domain/{}", r.name);
-    let ds: Vec<out::DsData> =
-        r.ds.iter()
-            .map(|d| out::DsData {
-                key_tag: d.key_tag,
-                algorithm: d.algorithm,
-                digest_type: d.digest_type,
-                digest: &d.digest,
-            })
-            .collect();
-    let body = out::Domain {
-        conformance: CONFORMANCE,
-        class: "domain",
-        handle: &r.roid,
-        ldh: &r.name,
-        unicode: r.is_idn().then_some(r.unicode_name.as_str()),
-        status: r.statuses.iter().map(|s| rdap_status(*s)).collect(),
-        events: [
-            out::Event { action: "registration", date: r.created.rfc3339() },
-            out::Event { action: "expiration", date: r.expires.rfc3339() },
-            out::Event { action: "last changed", date: r.updated.rfc3339() },
-            out::Event { action: "last update of RDAP database", date: s.registry.now().rfc3339() },
-        ],
-        entities,
-        nameservers,
-        secure: out::Secure { signed: r.signed(), ds: (!ds.is_empty()).then_some(ds) },
-        links: [
-            out::Link { value: &self_link, rel: "self", href: &self_link, kind: "application/rdap+json", title: None },
-            out::Link {
-                value: &self_link,
-                rel: "about",
-                href: &r.contact_form,
-                kind: "text/html",
-                title: Some("Anonymised contact form"),
-            },
-        ],
-        notices: &s.rdap_notices.raw,
-        redacted,
-    };
-    let mut text = Vec::with_capacity(6 * 1024);
-    // Serializing borrowed strings and numbers into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut text, &body);
-    // serde_json writes only valid UTF-8.
-    String::from_utf8(text).unwrap_or_default()
+            w.raw("}");
+        }
+        w.raw(",\"links\":[");
+        w.link(base, "/rdap/nameserver/", &n.name);
+        w.raw("]}");
+    }
+
+    w.raw("],\"secureDNS\":{\"delegationSigned\":");
+    w.raw(if r.signed() { "true" } else { "false" });
+    if r.signed() {
+        w.raw(",\"dsData\":[");
+        for (i, d) in r.ds.iter().enumerate() {
+            w.sep(i);
+            w.raw("{\"keyTag\":");
+            w.display(d.key_tag);
+            w.raw(",\"algorithm\":");
+            w.display(d.algorithm);
+            w.raw(",\"digestType\":");
+            w.display(d.digest_type);
+            w.raw(",\"digest\":");
+            w.str(&d.digest);
+            w.raw("}");
+        }
+        w.raw("]");
+    }
+    w.raw("},\"links\":[");
+    w.link(base, "/rdap/domain/", &r.name);
+    w.raw(",{\"value\":\"");
+    w.unquoted(base);
+    w.raw("/rdap/domain/");
+    w.unquoted(&r.name);
+    w.raw("\",\"rel\":\"about\",\"href\":");
+    w.str(&r.contact_form);
+    w.raw(",\"type\":\"text/html\",\"title\":\"Anonymised contact form\"}],\"notices\":");
+    w.raw(s.rdap_notices.raw.get());
+    w.raw(",\"redacted\":[");
+    for (i, entry) in redacted.into_iter().enumerate() {
+        w.sep(i);
+        w.raw(entry.get());
+    }
+    w.raw("]}");
+    w.finish()
 }
 
-/// Typed shapes of the RDAP domain answer (RFC 9083), serialized without an intermediate tree.
+/// The writer of the RDAP domain answer, and its redaction entries (RFC 9537).
 mod out {
-    use std::net::IpAddr;
+    use std::fmt::Write as _;
     use std::sync::OnceLock;
 
     use serde::Serialize;
-    use serde::ser::SerializeSeq;
     use serde_json::value::RawValue;
 
     use crate::directory::{PublicParty, Withheld, withheld_when};
-    use crate::model::Rfc3339Utc;
 
-    #[derive(Serialize)]
-    pub struct Empty {}
+    /// JSON text being written. Keys and punctuation go in as `raw` text; every value from the
+    /// record goes through `str` (quoted and escaped) or `display` (numbers, addresses, dates:
+    /// text that never needs escaping).
+    pub struct Json(String);
 
-    #[derive(Serialize)]
-    pub struct Cc<'a> {
-        pub cc: &'a str,
-    }
+    impl Json {
+        pub fn with_capacity(n: usize) -> Json {
+            Json(String::with_capacity(n))
+        }
 
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    pub enum VItem<'a> {
-        Text(&'static str, Empty, &'static str, &'a str),
-        Adr(&'static str, Cc<'a>, &'static str, [&'a str; 7]),
-    }
+        pub fn raw(&mut self, text: &str) {
+            self.0.push_str(text);
+        }
 
-    #[derive(Serialize)]
-    pub struct Link<'a> {
-        pub value: &'a str,
-        pub rel: &'static str,
-        pub href: &'a str,
-        #[serde(rename = "type")]
-        pub kind: &'static str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub title: Option<&'static str>,
-    }
-
-    #[derive(Serialize)]
-    pub struct Entity<'a> {
-        #[serde(rename = "objectClassName")]
-        pub class: &'static str,
-        pub handle: &'a str,
-        pub roles: [&'static str; 1],
-        #[serde(rename = "vcardArray")]
-        pub vcard: (&'static str, Vec<VItem<'a>>),
-        #[serde(skip_serializing_if = "Option::is_none")]
-        pub links: Option<[Link<'a>; 1]>,
-    }
-
-    /// Addresses shown as text, written where they are serialized.
-    pub struct IpList<'a>(&'a [IpAddr]);
-
-    impl Serialize for IpList<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let mut seq = s.serialize_seq(Some(self.0.len()))?;
-            for ip in self.0 {
-                seq.serialize_element(&format_args!("{ip}"))?;
+        /// A comma before every element but the first.
+        pub fn sep(&mut self, index: usize) {
+            if index > 0 {
+                self.0.push(',');
             }
-            seq.end()
+        }
+
+        /// A JSON string.
+        pub fn str(&mut self, text: &str) {
+            self.0.push('"');
+            self.unquoted(text);
+            self.0.push('"');
+        }
+
+        /// The inside of a JSON string (escaped).
+        pub fn unquoted(&mut self, text: &str) {
+            if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+                self.0.push_str(text);
+            } else {
+                let quoted = serde_json::to_string(text).unwrap_or_default();
+                self.0.push_str(quoted.get(1..quoted.len().saturating_sub(1)).unwrap_or_default());
+            }
+        }
+
+        /// A value whose text needs no escaping, as a number (integers) or a string (the rest).
+        pub fn display(&mut self, v: impl Bare) {
+            v.write(&mut self.0);
+        }
+
+        /// An RDAP `self` link to `{base}{path}{id}`.
+        pub fn link(&mut self, base: &str, path: &str, id: &str) {
+            self.raw("{\"value\":\"");
+            self.unquoted(base);
+            self.raw(path);
+            self.unquoted(id);
+            self.raw("\",\"rel\":\"self\",\"href\":\"");
+            self.unquoted(base);
+            self.raw(path);
+            self.unquoted(id);
+            self.raw("\",\"type\":\"application/rdap+json\"}");
+        }
+
+        pub fn finish(self) -> String {
+            self.0
         }
     }
 
-    pub struct Ips<'a> {
-        pub v4: &'a [IpAddr],
-        pub v6: &'a [IpAddr],
+    /// Values written without escaping: integers bare, the rest as strings.
+    pub trait Bare {
+        fn write(&self, out: &mut String);
     }
 
-    impl Serialize for Ips<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            use serde::ser::SerializeMap;
-            let mut m = s.serialize_map(None)?;
-            // Only non-empty lists: an empty one is an error under RFC 9083.
-            if !self.v4.is_empty() {
-                m.serialize_entry("v4", &IpList(self.v4))?;
+    macro_rules! bare {
+        ($($t:ty),*) => {$(
+            impl Bare for $t {
+                fn write(&self, out: &mut String) {
+                    let _ = write!(out, "{self}");
+                }
             }
-            if !self.v6.is_empty() {
-                m.serialize_entry("v6", &IpList(self.v6))?;
-            }
-            m.end()
+        )*};
+    }
+    bare!(u8, u16);
+
+    impl Bare for &std::net::IpAddr {
+        fn write(&self, out: &mut String) {
+            let _ = write!(out, "\"{self}\"");
         }
     }
 
-    #[derive(Serialize)]
-    pub struct Nameserver<'a> {
-        #[serde(rename = "objectClassName")]
-        pub class: &'static str,
-        #[serde(rename = "ldhName")]
-        pub ldh: &'a str,
-        #[serde(rename = "unicodeName", skip_serializing_if = "Option::is_none")]
-        pub unicode: Option<&'a str>,
-        #[serde(rename = "ipAddresses", skip_serializing_if = "Option::is_none")]
-        pub ips: Option<Ips<'a>>,
-        pub links: [Link<'a>; 1],
-    }
-
-    #[derive(Serialize)]
-    pub struct Event {
-        #[serde(rename = "eventAction")]
-        pub action: &'static str,
-        #[serde(rename = "eventDate")]
-        pub date: Rfc3339Utc,
-    }
-
-    #[derive(Serialize)]
-    pub struct DsData<'a> {
-        #[serde(rename = "keyTag")]
-        pub key_tag: u16,
-        pub algorithm: u8,
-        #[serde(rename = "digestType")]
-        pub digest_type: u8,
-        pub digest: &'a str,
-    }
-
-    #[derive(Serialize)]
-    pub struct Secure<'a> {
-        #[serde(rename = "delegationSigned")]
-        pub signed: bool,
-        #[serde(rename = "dsData", skip_serializing_if = "Option::is_none")]
-        pub ds: Option<Vec<DsData<'a>>>,
+    impl Bare for crate::model::Rfc3339Utc {
+        fn write(&self, out: &mut String) {
+            let _ = write!(out, "\"{self}\"");
+        }
     }
 
     #[derive(Serialize)]
@@ -467,28 +463,6 @@ mod out {
         pub path_lang: &'static str,
         pub method: &'static str,
         pub reason: TypeName,
-    }
-
-    #[derive(Serialize)]
-    pub struct Domain<'a> {
-        #[serde(rename = "rdapConformance")]
-        pub conformance: &'static [&'static str],
-        #[serde(rename = "objectClassName")]
-        pub class: &'static str,
-        pub handle: &'a str,
-        #[serde(rename = "ldhName")]
-        pub ldh: &'a str,
-        #[serde(rename = "unicodeName", skip_serializing_if = "Option::is_none")]
-        pub unicode: Option<&'a str>,
-        pub status: Vec<&'static str>,
-        pub events: [Event; 4],
-        pub entities: Vec<Entity<'a>>,
-        pub nameservers: Vec<Nameserver<'a>>,
-        #[serde(rename = "secureDNS")]
-        pub secure: Secure<'a>,
-        pub links: [Link<'a>; 2],
-        pub notices: &'a RawValue,
-        pub redacted: Vec<&'static RawValue>,
     }
 
     /// A contact's role in a domain.
