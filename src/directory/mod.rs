@@ -189,23 +189,47 @@ pub fn build(
     })
 }
 
+/// The key of a query that is a plain host name under one of the registry's TLDs (letters,
+/// digits, hyphens and dots; no A-label): its lower-case form, which is what the full parse
+/// would give for it (UTS #46 maps ASCII letters to lower case and changes nothing else). The
+/// common query skips the IDNA machinery; anything else goes through `Policy::parse`.
+fn plain_key(policy: &crate::policy::Policy, query: &str) -> Option<String> {
+    let raw = query.trim().trim_end_matches('.');
+    if raw.is_empty()
+        || raw.len() > 253
+        || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        || raw.split('.').any(|l| l.len() >= 4 && l[..4].eq_ignore_ascii_case("xn--"))
+    {
+        return None;
+    }
+    let key = raw.to_ascii_lowercase();
+    policy
+        .tlds
+        .iter()
+        .any(|t| key.strip_suffix(t.tld.as_str()).is_some_and(|head| head.len() > 1 && head.ends_with('.')))
+        .then_some(key)
+}
+
 /// Looks a name up for the public directory: one criterion, the domain name. A name outside
 /// the registry's TLDs is `Invalid` and nothing else is looked up.
 pub fn lookup(registry: &Registry, query: &str) -> Result<Lookup, RegistryError> {
     let policy = registry.policy();
-    let key = match policy.parse(query) {
-        Ok(n) => n.ascii,
-        Err(crate::policy::NameError::OtherTld) => return Ok(Lookup::Invalid),
-        // Something under our TLDs that current rules refuse (a legacy name, or garbage):
-        // look up its plain lower-case form if it is ASCII, else there is nothing to find.
-        Err(_) => {
-            let raw = query.trim().trim_end_matches('.').to_ascii_lowercase();
-            let ours = policy.tlds.iter().any(|t| raw.ends_with(&format!(".{}", t.tld)));
-            if raw.is_empty() || !raw.is_ascii() || !ours || raw.len() > 253 {
-                return Ok(Lookup::Invalid);
+    let key = match plain_key(policy, query) {
+        Some(key) => key,
+        None => match policy.parse(query) {
+            Ok(n) => n.ascii,
+            Err(crate::policy::NameError::OtherTld) => return Ok(Lookup::Invalid),
+            // Something under our TLDs that current rules refuse (a legacy name, or garbage):
+            // look up its plain lower-case form if it is ASCII, else there is nothing to find.
+            Err(_) => {
+                let raw = query.trim().trim_end_matches('.').to_ascii_lowercase();
+                let ours = policy.tlds.iter().any(|t| raw.ends_with(&format!(".{}", t.tld)));
+                if raw.is_empty() || !raw.is_ascii() || !ours || raw.len() > 253 {
+                    return Ok(Lookup::Invalid);
+                }
+                raw
             }
-            raw
-        }
+        },
     };
     match registry.domain_with_parties(&key)?.and_then(|p| build_from(registry, p)) {
         Some(r) => Ok(Lookup::Found(Box::new(r))),
@@ -265,5 +289,50 @@ mod tests {
     fn an_organization_may_ask_not_to_be_shown() {
         let p = public_party(&contact(ContactKind::Organization), false);
         assert!(!p.disclosed());
+    }
+
+    fn policy() -> crate::policy::Policy {
+        use crate::policy::{Policy, Profile, TldPolicy};
+        let tlds = ["pt", "cv", "st", "gw"].iter().map(|t| TldPolicy::new(t, Profile::builtin(t).expect("builtin")));
+        Policy::new(tlds.collect()).expect("valid policy")
+    }
+
+    #[test]
+    fn plain_keys_are_what_the_parse_gives() {
+        let p = policy();
+        for (query, key) in [
+            ("Exemplo.PT", Some("exemplo.pt")),
+            (" exemplo.com.pt. ", Some("exemplo.com.pt")),
+            ("exemplo.cv", Some("exemplo.cv")),
+            ("exemplo.com", None),
+            ("pt", None),
+            (".pt", None),
+            ("xn--aores-yra.pt", None),
+            ("XN--AORES-YRA.PT", None),
+            ("açores.pt", None),
+            ("exem_plo.pt", None),
+        ] {
+            assert_eq!(plain_key(&p, query).as_deref(), key, "{query}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+        /// Wherever the fast path answers, the full parse (when it accepts the name) gives the
+        /// same key: the fast path never finds a different domain.
+        #[test]
+        fn the_fast_path_agrees_with_the_parse(label in "[A-Za-z0-9-]{1,20}", zone in "(pt|PT|com\\.pt|Gov\\.Pt|cv|st|gw)\\.?") {
+            proptest::prop_assume!(!label.to_ascii_lowercase().starts_with("xn--"));
+            let p = policy();
+            let query = format!("{label}.{zone}");
+            if let Some(key) = plain_key(&p, &query) {
+                if let Ok(n) = p.parse(&query) {
+                    proptest::prop_assert_eq!(n.ascii, key);
+                }
+            } else {
+                proptest::prop_assert!(false, "{} is a plain name under our TLDs", query);
+            }
+        }
     }
 }

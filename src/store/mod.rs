@@ -201,6 +201,7 @@ impl Store {
             domains: txn.open_table(DOMAINS)?,
             contacts: txn.open_table(CONTACTS)?,
             registrars: txn.open_table(REGISTRARS)?,
+            registrar_names: Mutex::new(std::collections::HashMap::new()),
         });
         if let Ok(mut cached) = self.directory.lock()
             && cached.as_ref().is_none_or(|c| c.generation <= generation)
@@ -747,6 +748,8 @@ pub struct DirectorySnapshot {
     domains: ReadOnlyTable<&'static str, &'static [u8]>,
     contacts: ReadOnlyTable<&'static str, &'static [u8]>,
     registrars: ReadOnlyTable<&'static str, &'static [u8]>,
+    /// Registrars' names read so far from this snapshot (a registry has a few dozen).
+    registrar_names: Mutex<std::collections::HashMap<String, Option<String>>>,
 }
 
 impl DirectorySnapshot {
@@ -765,12 +768,22 @@ impl DirectorySnapshot {
                 contacts.push(codec::decode(v.value())?);
             }
         }
-        let registrar = self
-            .registrars
-            .get(d.registrar.as_str())?
-            .map(|v| codec::decode::<Registrar>(v.value()).map(|r| r.name))
-            .transpose()?;
+        let registrar = self.registrar_name(&d.registrar)?;
         Ok(Some((d, contacts, registrar)))
+    }
+
+    fn registrar_name(&self, id: &str) -> Result<Option<String>, StoreError> {
+        if let Ok(names) = self.registrar_names.lock()
+            && let Some(name) = names.get(id)
+        {
+            return Ok(name.clone());
+        }
+        let name =
+            self.registrars.get(id)?.map(|v| codec::decode::<Registrar>(v.value()).map(|r| r.name)).transpose()?;
+        if let Ok(mut names) = self.registrar_names.lock() {
+            names.insert(id.to_owned(), name.clone());
+        }
+        Ok(name)
     }
 }
 
