@@ -203,11 +203,15 @@ fn plain_key(policy: &crate::policy::Policy, query: &str) -> Option<String> {
         return None;
     }
     let key = raw.to_ascii_lowercase();
+    under_our_tlds(policy, &key).then_some(key)
+}
+
+/// Whether a lower-case name has at least one label under one of the registry's TLDs.
+fn under_our_tlds(policy: &crate::policy::Policy, key: &str) -> bool {
     policy
         .tlds
         .iter()
         .any(|t| key.strip_suffix(t.tld.as_str()).is_some_and(|head| head.len() > 1 && head.ends_with('.')))
-        .then_some(key)
 }
 
 /// Looks a name up for the public directory: one criterion, the domain name. A name outside
@@ -223,8 +227,7 @@ pub fn lookup(registry: &Registry, query: &str) -> Result<Lookup, RegistryError>
             // look up its plain lower-case form if it is ASCII, else there is nothing to find.
             Err(_) => {
                 let raw = query.trim().trim_end_matches('.').to_ascii_lowercase();
-                let ours = policy.tlds.iter().any(|t| raw.ends_with(&format!(".{}", t.tld)));
-                if raw.is_empty() || !raw.is_ascii() || !ours || raw.len() > 253 {
+                if !raw.is_ascii() || !under_our_tlds(policy, &raw) || raw.len() > 253 {
                     return Ok(Lookup::Invalid);
                 }
                 raw

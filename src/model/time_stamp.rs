@@ -82,7 +82,7 @@ impl Timestamp {
     }
 }
 
-/// A timestamp shown as RFC 3339 in UTC (`Display`, and `Serialize` as that string).
+/// A timestamp shown (`Display`) as RFC 3339 in UTC.
 #[derive(Debug, Clone, Copy)]
 pub struct Rfc3339Utc(Timestamp);
 
@@ -99,12 +99,6 @@ impl std::fmt::Display for Rfc3339Utc {
             t.minute(),
             t.second()
         )
-    }
-}
-
-impl Serialize for Rfc3339Utc {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
