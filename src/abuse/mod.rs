@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
-use crate::model::{QueryLogEntry, QueryOutcome, Suspension, Timestamp};
+use crate::model::{QueryLogBlock, QueryLogRow, QueryOutcome, Suspension, Timestamp};
 use crate::registry::Registry;
 
 /// Where queries come from: an IPv4 address, or the /64 of an IPv6 address.
@@ -94,7 +94,7 @@ pub struct Guard {
     strikes: Mutex<HashMap<Origin, Strikes>>,
     /// Every stored suspension record by origin (current and remembered).
     records: RwLock<HashMap<Origin, Suspension>>,
-    log: mpsc::Sender<QueryLogEntry>,
+    log: mpsc::Sender<Logged>,
     log_dropped: std::sync::atomic::AtomicU64,
     log_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -104,6 +104,8 @@ const LOG_QUEUE_MAX: usize = 65_536;
 /// Entries written per transaction, and the longest an entry waits.
 const LOG_BATCH_MAX: usize = 8_192;
 const LOG_FLUSH_MS: u64 = 500;
+/// Characters of a query kept in the log.
+const QUERY_CHARS_MAX: usize = 255;
 /// Origins tracked for strikes before the oldest are forgotten.
 const STRIKE_ORIGINS_MAX: usize = 100_000;
 
@@ -253,15 +255,13 @@ impl Guard {
     }
 
     /// Records a query in the log (dropped, and counted, if the log cannot keep up).
-    pub fn log(&self, ip: IpAddr, protocol: &str, query: &str, outcome: QueryOutcome) {
-        let query: String = query.chars().filter(|c| !c.is_control()).take(255).collect();
-        let entry = QueryLogEntry {
-            at: self.registry.now(),
-            origin: Origin::of(ip).to_string(),
-            protocol: protocol.into(),
-            query,
-            outcome,
+    pub fn log(&self, ip: IpAddr, protocol: &'static str, query: &str, outcome: QueryOutcome) {
+        let query = if query.len() <= QUERY_CHARS_MAX && query.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            query.to_string()
+        } else {
+            query.chars().filter(|c| !c.is_control()).take(QUERY_CHARS_MAX).collect()
         };
+        let entry = Logged { at: self.registry.now(), origin: Origin::of(ip), protocol, query, outcome };
         if self.log.try_send(entry).is_err() {
             self.log_dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -282,11 +282,20 @@ fn parse_net(text: &str) -> Option<IpNet> {
     text.parse::<IpNet>().ok().or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
-/// Writes the query log in batches: once an entry arrives, whatever else arrives within
-/// `LOG_FLUSH_MS` goes with it (a full batch at once). The writer sleeps meanwhile instead of
-/// waiting on the queue, so that a query does not wake it: at thousands of queries a second,
-/// those wake-ups cost more than the log itself.
-async fn log_writer(registry: Registry, mut rx: mpsc::Receiver<QueryLogEntry>) {
+/// A query on its way to the log.
+struct Logged {
+    at: Timestamp,
+    origin: Origin,
+    protocol: &'static str,
+    query: String,
+    outcome: QueryOutcome,
+}
+
+/// Writes the query log in blocks: once an entry arrives, whatever else arrives within
+/// `LOG_FLUSH_MS` goes with it (a full block at once), stored as one record. The writer sleeps
+/// meanwhile instead of waiting on the queue, so that a query does not wake it: at thousands of
+/// queries a second, those wake-ups cost more than the log itself.
+async fn log_writer(registry: Registry, mut rx: mpsc::Receiver<Logged>) {
     let mut batch = Vec::with_capacity(LOG_BATCH_MAX);
     loop {
         if rx.recv_many(&mut batch, LOG_BATCH_MAX).await == 0 {
@@ -300,10 +309,22 @@ async fn log_writer(registry: Registry, mut rx: mpsc::Receiver<QueryLogEntry>) {
                 batch.push(e);
             }
         }
-        if let Err(e) = registry.log_queries(std::mem::take(&mut batch)).await {
+        if let Err(e) = registry.log_queries(block_of(&mut batch)).await {
             tracing::error!(error = %e, "could not write the query log");
         }
     }
+}
+
+/// The block stored for a batch (which it empties): each origin written out once.
+fn block_of(batch: &mut Vec<Logged>) -> QueryLogBlock {
+    let mut block = QueryLogBlock { rows: Vec::with_capacity(batch.len()), ..Default::default() };
+    let mut origins: HashMap<Origin, u32> = HashMap::new();
+    for e in batch.drain(..) {
+        let origin = *origins.entry(e.origin).or_insert_with(|| block.add_origin(e.origin.to_string()));
+        let protocol = block.protocol(e.protocol);
+        block.rows.push(QueryLogRow { at: e.at, origin, protocol, query: e.query, outcome: e.outcome });
+    }
+    block
 }
 
 #[cfg(test)]

@@ -374,6 +374,80 @@ pub struct QueryLogEntry {
     pub outcome: QueryOutcome,
 }
 
+/// Query-log entries written together (one flush of the query-log writer), stored as one record:
+/// a record per query would cost the busy directory two index inserts per query. Each origin and
+/// protocol is written once per block; rows refer to them by position.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryLogBlock {
+    pub origins: Vec<String>,
+    pub protocols: Vec<String>,
+    /// In the order the queries were logged.
+    pub rows: Vec<QueryLogRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryLogRow {
+    pub at: Timestamp,
+    /// Index into `QueryLogBlock::origins`.
+    pub origin: u32,
+    /// Index into `QueryLogBlock::protocols`.
+    pub protocol: u32,
+    pub query: String,
+    pub outcome: QueryOutcome,
+}
+
+impl QueryLogBlock {
+    /// Adds an origin not in the block yet (the caller keeps its own index of them).
+    pub fn add_origin(&mut self, origin: String) -> u32 {
+        self.origins.push(origin);
+        (self.origins.len() - 1) as u32
+    }
+
+    /// The index of a protocol, added on first use (there are two).
+    pub fn protocol(&mut self, protocol: &str) -> u32 {
+        match self.protocols.iter().position(|p| p == protocol) {
+            Some(i) => i as u32,
+            None => {
+                self.protocols.push(protocol.to_string());
+                (self.protocols.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Adds one entry (interning by a linear search of the origins: for small blocks and tests).
+    pub fn push(&mut self, e: QueryLogEntry) {
+        let origin = match self.origins.iter().position(|o| *o == e.origin) {
+            Some(i) => i as u32,
+            None => self.add_origin(e.origin),
+        };
+        let protocol = self.protocol(&e.protocol);
+        self.rows.push(QueryLogRow { at: e.at, origin, protocol, query: e.query, outcome: e.outcome });
+    }
+
+    /// The latest time in the block.
+    pub fn last_at(&self) -> Option<Timestamp> {
+        self.rows.iter().map(|r| r.at).max()
+    }
+
+    pub fn origin_of(&self, row: &QueryLogRow) -> &str {
+        self.origins.get(row.origin as usize).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn protocol_of(&self, row: &QueryLogRow) -> &str {
+        self.protocols.get(row.protocol as usize).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn entry(&self, row: &QueryLogRow) -> QueryLogEntry {
+        QueryLogEntry {
+            at: row.at,
+            origin: self.origin_of(row).to_string(),
+            protocol: self.protocol_of(row).to_string(),
+            query: row.query.clone(),
+            outcome: row.outcome,
+        }
+    }
+}
+
 /// A signed-in admin-UI session (stored by the SHA-256 of its cookie token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {

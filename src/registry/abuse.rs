@@ -3,7 +3,7 @@
 
 use super::error::{Code, RegistryError, err};
 use super::{Registry, record};
-use crate::model::{Actor, QueryLogEntry, QueryOutcome, Suspension, Timestamp};
+use crate::model::{Actor, QueryLogBlock, QueryLogEntry, QueryOutcome, Suspension, Timestamp};
 
 /// Query-log entries purged per lifecycle run.
 const QUERY_LOG_PURGE_MAX: usize = 200_000;
@@ -60,14 +60,15 @@ impl Registry {
             .collect())
     }
 
-    /// Appends a batch of query-log entries and counts them per outcome (one transaction).
-    pub async fn log_queries(&self, entries: Vec<QueryLogEntry>) -> Result<(), RegistryError> {
+    /// Stores a block of query-log entries and counts them per outcome (one transaction).
+    pub async fn log_queries(&self, block: QueryLogBlock) -> Result<(), RegistryError> {
         self.submit(move |tx| {
-            tx.append_query_log(&entries)?;
+            tx.append_query_log(&block)?;
             for outcome in [QueryOutcome::Found, QueryOutcome::NoMatch, QueryOutcome::Invalid, QueryOutcome::Limited] {
                 for protocol in ["whois", "rdap"] {
-                    let n = entries.iter().filter(|e| e.outcome == outcome && e.protocol == protocol).count() as i64;
-                    tx.counter_add(&format!("queries.{protocol}:{}", outcome.as_str()), n)?;
+                    let n =
+                        block.rows.iter().filter(|r| r.outcome == outcome && block.protocol_of(r) == protocol).count();
+                    tx.counter_add(&format!("queries.{protocol}:{}", outcome.as_str()), n as i64)?;
                 }
             }
             Ok(())
@@ -75,14 +76,16 @@ impl Registry {
         .await
     }
 
-    /// Query-log entries from `from`, of one origin or all, oldest first.
+    /// Query-log entries from `from`, of one origin or all, at most `limit`, the oldest or the
+    /// newest first.
     pub fn query_log(
         &self,
         origin: Option<&str>,
         from: Timestamp,
         limit: usize,
+        newest_first: bool,
     ) -> Result<Vec<QueryLogEntry>, RegistryError> {
-        Ok(self.read()?.query_log(origin, from, limit)?)
+        Ok(self.read()?.query_log(origin, from, limit, newest_first)?)
     }
 
     /// Housekeeping of the directory's records: the query log past its retention, suspension
@@ -94,7 +97,7 @@ impl Registry {
         let remember = i64::from(w.remember_days);
         let stale: Vec<String> =
             self.suspensions()?.into_iter().filter(|s| s.until.add_days(remember) < now).map(|s| s.origin).collect();
-        let has_old_log = !self.read()?.query_log(None, Timestamp(i64::MIN), 1)?.iter().all(|e| e.at >= log_before);
+        let has_old_log = self.read()?.query_log_has_before(log_before)?;
         if stale.is_empty() && !has_old_log {
             return Ok((0, 0));
         }

@@ -18,13 +18,13 @@ use redb::{
 };
 
 use crate::model::{
-    Contact, DisclosureRequest, Domain, HistoryEntry, IdempotencyRecord, LedgerEntry, PollMessage, QueryLogEntry,
-    Registrar, Session, Suspension, Timestamp, User,
+    Contact, DisclosureRequest, Domain, HistoryEntry, IdempotencyRecord, LedgerEntry, PollMessage, QueryLogBlock,
+    QueryLogEntry, Registrar, Session, Suspension, Timestamp, User,
 };
 
 /// Schema version of the database layout this binary writes. A file with a newer version is
 /// refused; an older one is migrated at open, before any listener starts.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const COUNTERS: TableDefinition<&str, i64> = TableDefinition::new("counters");
@@ -42,10 +42,23 @@ const POLL: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("poll");
 const IDEMPOTENCY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("idempotency");
 /// Origin -> Suspension: the directory's suspended (and remembered) origins.
 const SUSPENSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("suspensions");
-/// (time, sequence) -> QueryLogEntry: every directory query, for the retention period.
-const QUERY_LOG: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("query_log");
-/// (origin, time, sequence): the query log by origin.
-const QUERY_LOG_BY_ORIGIN: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("query_log_by_origin");
+/// (latest time in the block, sequence) -> QueryLogBlock: every directory query, for the
+/// retention period, a block per flush of the query-log writer.
+const QUERY_LOG_BLOCKS: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("query_log_blocks");
+/// (origin, latest time in the block, sequence): the blocks holding an origin's queries.
+const QUERY_LOG_BLOCK_ORIGINS: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("query_log_block_origins");
+/// Rows per block when older records are gathered into blocks (the writer's flush size).
+const QUERY_LOG_BLOCK_ROWS: usize = 8_192;
+
+/// Tables of earlier schema versions, read only by the migrations.
+mod legacy {
+    use redb::TableDefinition;
+
+    /// Version 1: (time, sequence) -> QueryLogEntry, a record per query.
+    pub const QUERY_LOG: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("query_log");
+    /// Version 1: (origin, time, sequence).
+    pub const QUERY_LOG_BY_ORIGIN: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("query_log_by_origin");
+}
 /// SHA-256 of a session token -> Session
 const SESSIONS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("sessions");
 /// id -> DisclosureRequest
@@ -163,8 +176,16 @@ impl Store {
         let store = Store::from_db(db, path);
         let version = store.read()?.schema_version()?;
         check_version(version)?;
-        // Version 1 is the first layout: nothing to migrate yet. Migrations go here, each in its
-        // own transaction, raising `schema_version` as they complete.
+        // Migrations, each in its own transaction, raising `schema_version` as it completes.
+        if version == Some(1) {
+            let started = std::time::Instant::now();
+            let mut tx = store.write()?;
+            let rows = tx.migrate_query_log_to_blocks()?;
+            tx.put_meta("schema_version", &2u32.to_le_bytes())?;
+            tx.commit()?;
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(rows, secs, "database migrated to schema version 2 (query log in blocks)");
+        }
         Ok(store)
     }
 
@@ -313,8 +334,12 @@ fn backup_from(src: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreE
     entries += copy_table(src, &txn, SESSIONS)?;
     entries += copy_table(src, &txn, DISCLOSURES)?;
     entries += copy_table(src, &txn, DOMAINS_BY_UNICODE)?;
-    entries += copy_table(src, &txn, QUERY_LOG)?;
-    entries += copy_table(src, &txn, QUERY_LOG_BY_ORIGIN)?;
+    entries += copy_table(src, &txn, QUERY_LOG_BLOCKS)?;
+    entries += copy_table(src, &txn, QUERY_LOG_BLOCK_ORIGINS)?;
+    // A database of an earlier schema (a running older server) is copied as it is; the binary
+    // that opens the copy migrates it.
+    entries += copy_table(src, &txn, legacy::QUERY_LOG)?;
+    entries += copy_table(src, &txn, legacy::QUERY_LOG_BY_ORIGIN)?;
     entries += copy_table(src, &txn, CONTACTS)?;
     entries += copy_table(src, &txn, CONTACTS_BY_REGISTRAR)?;
     entries += copy_table(src, &txn, CONTACT_USES)?;
@@ -560,40 +585,74 @@ macro_rules! read_methods {
             Ok(out)
         }
 
-        /// Query-log entries from `from` on (oldest first), optionally of one origin, at most `limit`.
+        /// Query-log entries from `from` on, optionally of one origin, at most `limit`: the oldest
+        /// first, or the newest first. Blocks are ordered by their latest entry, and a block's
+        /// entries by arrival, so entries of neighbouring blocks logged within the same second
+        /// may come out of order by that second.
         pub fn query_log(
             &self,
             origin: Option<&str>,
             from: Timestamp,
             limit: usize,
+            newest_first: bool,
         ) -> Result<Vec<QueryLogEntry>, StoreError> {
-            let log = self.txn.open_table(QUERY_LOG)?;
+            let blocks = self.txn.open_table(QUERY_LOG_BLOCKS)?;
             let mut out = Vec::new();
+            let mut take = |bytes: &[u8]| -> Result<bool, StoreError> {
+                let block: QueryLogBlock = codec::decode(bytes)?;
+                let keep =
+                    |r: &&crate::model::QueryLogRow| r.at >= from && origin.is_none_or(|o| block.origin_of(r) == o);
+                let rows: Box<dyn Iterator<Item = &crate::model::QueryLogRow>> = if newest_first {
+                    Box::new(block.rows.iter().rev().filter(keep))
+                } else {
+                    Box::new(block.rows.iter().filter(keep))
+                };
+                for r in rows {
+                    if out.len() >= limit {
+                        return Ok(false);
+                    }
+                    out.push(block.entry(r));
+                }
+                Ok(out.len() < limit)
+            };
+            if limit == 0 {
+                return Ok(out);
+            }
             match origin {
                 None => {
-                    for item in log.range((from.0, 0u64)..)? {
+                    let range = blocks.range((from.0, 0u64)..)?;
+                    let range: Box<dyn Iterator<Item = _>> =
+                        if newest_first { Box::new(range.rev()) } else { Box::new(range) };
+                    for item in range {
                         let (_, v) = item?;
-                        out.push(codec::decode(v.value())?);
-                        if out.len() >= limit {
+                        if !take(v.value())? {
                             break;
                         }
                     }
                 }
                 Some(o) => {
-                    let idx = self.txn.open_table(QUERY_LOG_BY_ORIGIN)?;
-                    for item in idx.range((o, from.0, 0u64)..=(o, i64::MAX, u64::MAX))? {
+                    let idx = self.txn.open_table(QUERY_LOG_BLOCK_ORIGINS)?;
+                    let range = idx.range((o, from.0, 0u64)..=(o, i64::MAX, u64::MAX))?;
+                    let range: Box<dyn Iterator<Item = _>> =
+                        if newest_first { Box::new(range.rev()) } else { Box::new(range) };
+                    for item in range {
                         let (k, _) = item?;
                         let (_, at, seq) = k.value();
-                        if let Some(v) = log.get((at, seq))? {
-                            out.push(codec::decode(v.value())?);
-                        }
-                        if out.len() >= limit {
+                        if let Some(v) = blocks.get((at, seq))?
+                            && !take(v.value())?
+                        {
                             break;
                         }
                     }
                 }
             }
             Ok(out)
+        }
+
+        /// Whether some block of the query log is entirely older than `before` (to be purged).
+        pub fn query_log_has_before(&self, before: Timestamp) -> Result<bool, StoreError> {
+            let blocks = self.txn.open_table(QUERY_LOG_BLOCKS)?;
+            Ok(blocks.first()?.is_some_and(|(k, _)| k.value().0 < before.0))
         }
 
         /// Names of the domains that delegate to a nameserver host, at most `limit`.
@@ -913,8 +972,8 @@ impl WriteTx {
         self.txn.open_table(SESSIONS)?;
         self.txn.open_table(DISCLOSURES)?;
         self.txn.open_table(DOMAINS_BY_UNICODE)?;
-        self.txn.open_table(QUERY_LOG)?;
-        self.txn.open_table(QUERY_LOG_BY_ORIGIN)?;
+        self.txn.open_table(QUERY_LOG_BLOCKS)?;
+        self.txn.open_table(QUERY_LOG_BLOCK_ORIGINS)?;
         self.txn.open_table(CONTACTS)?;
         self.txn.open_table(CONTACTS_BY_REGISTRAR)?;
         self.txn.open_table(CONTACT_USES)?;
@@ -1164,34 +1223,33 @@ impl WriteTx {
         Ok(self.txn.open_table(SUSPENSIONS)?.remove(origin)?.is_some())
     }
 
-    /// Appends query-log entries.
-    pub fn append_query_log(&mut self, entries: &[QueryLogEntry]) -> Result<(), StoreError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let first = self.next_seq_by("query_log", entries.len() as u64)?;
+    /// Stores a block of query-log entries (one record, and one index entry per origin in it).
+    pub fn append_query_log(&mut self, block: &QueryLogBlock) -> Result<(), StoreError> {
+        let Some(last) = block.last_at() else { return Ok(()) };
+        let seq = self.next_seq_by("query_log", 1)?;
         self.writes += 1;
-        let mut log = self.txn.open_table(QUERY_LOG)?;
-        let mut idx = self.txn.open_table(QUERY_LOG_BY_ORIGIN)?;
-        for (i, e) in entries.iter().enumerate() {
-            let seq = first + i as u64;
-            let bytes = codec::encode(e)?;
-            log.insert((e.at.0, seq), bytes.as_slice())?;
-            idx.insert((e.origin.as_str(), e.at.0, seq), ())?;
+        let bytes = codec::encode(block)?;
+        self.txn.open_table(QUERY_LOG_BLOCKS)?.insert((last.0, seq), bytes.as_slice())?;
+        let mut idx = self.txn.open_table(QUERY_LOG_BLOCK_ORIGINS)?;
+        for origin in &block.origins {
+            idx.insert((origin.as_str(), last.0, seq), ())?;
         }
         Ok(())
     }
 
-    /// Removes query-log entries older than `before`, at most `limit`; returns how many.
+    /// Removes the query-log blocks whose entries are all older than `before`, until at least
+    /// `limit` entries are gone; returns how many entries went.
     pub fn purge_query_log(&mut self, before: Timestamp, limit: usize) -> Result<usize, StoreError> {
         let mut old = Vec::new();
+        let mut rows = 0;
         {
-            let log = self.txn.open_table(QUERY_LOG)?;
-            for item in log.range((i64::MIN, 0u64)..(before.0, 0u64))? {
+            let blocks = self.txn.open_table(QUERY_LOG_BLOCKS)?;
+            for item in blocks.range((i64::MIN, 0u64)..(before.0, 0u64))? {
                 let (k, v) = item?;
-                let e: QueryLogEntry = codec::decode(v.value())?;
-                old.push((k.value(), e.origin));
-                if old.len() >= limit {
+                let block: QueryLogBlock = codec::decode(v.value())?;
+                rows += block.rows.len();
+                old.push((k.value(), block.origins));
+                if rows >= limit {
                     break;
                 }
             }
@@ -1200,13 +1258,68 @@ impl WriteTx {
             return Ok(0);
         }
         self.writes += 1;
-        let mut log = self.txn.open_table(QUERY_LOG)?;
-        let mut idx = self.txn.open_table(QUERY_LOG_BY_ORIGIN)?;
-        for ((at, seq), origin) in &old {
-            log.remove((*at, *seq))?;
-            idx.remove((origin.as_str(), *at, *seq))?;
+        let mut blocks = self.txn.open_table(QUERY_LOG_BLOCKS)?;
+        let mut idx = self.txn.open_table(QUERY_LOG_BLOCK_ORIGINS)?;
+        for ((at, seq), origins) in &old {
+            blocks.remove((*at, *seq))?;
+            for o in origins {
+                idx.remove((o.as_str(), *at, *seq))?;
+            }
         }
-        Ok(old.len())
+        Ok(rows)
+    }
+
+    /// Schema 1 to 2: the query log's records (one per query) gathered into blocks in time
+    /// order; the old tables are deleted. Returns the entries moved.
+    fn migrate_query_log_to_blocks(&mut self) -> Result<u64, StoreError> {
+        match self.txn.open_table(legacy::QUERY_LOG) {
+            Ok(_) => {}
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        }
+        let mut moved = 0u64;
+        let mut next = (i64::MIN, 0u64);
+        loop {
+            // One block at a time, so that a long log never sits in memory whole.
+            let mut block = QueryLogBlock::default();
+            let mut index: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+            let mut last_key = None;
+            {
+                let old = self.txn.open_table(legacy::QUERY_LOG)?;
+                for item in old.range(next..)?.take(QUERY_LOG_BLOCK_ROWS) {
+                    let (k, v) = item?;
+                    last_key = Some(k.value());
+                    let e: QueryLogEntry = codec::decode(v.value())?;
+                    let origin = match index.get(&e.origin) {
+                        Some(&i) => i,
+                        None => {
+                            let i = block.add_origin(e.origin.clone());
+                            index.insert(e.origin, i);
+                            i
+                        }
+                    };
+                    let protocol = block.protocol(&e.protocol);
+                    block.rows.push(crate::model::QueryLogRow {
+                        at: e.at,
+                        origin,
+                        protocol,
+                        query: e.query,
+                        outcome: e.outcome,
+                    });
+                }
+            }
+            let Some((at, seq)) = last_key else { break };
+            moved += block.rows.len() as u64;
+            self.append_query_log(&block)?;
+            match seq.checked_add(1) {
+                Some(s) => next = (at, s),
+                None => break,
+            }
+        }
+        self.txn.delete_table(legacy::QUERY_LOG)?;
+        self.txn.delete_table(legacy::QUERY_LOG_BY_ORIGIN)?;
+        self.writes += 1;
+        Ok(moved)
     }
 
     pub fn put_poll(&mut self, registrar: &str, m: &PollMessage) -> Result<(), StoreError> {

@@ -169,3 +169,104 @@ fn counters_move_by_difference_and_vanish_at_zero() {
     assert_eq!(tx.counters_with_prefix("").unwrap().len(), 1 + 1);
     tx.commit().unwrap();
 }
+
+fn logged(at: i64, origin: &str, query: &str) -> QueryLogEntry {
+    QueryLogEntry {
+        at: Timestamp(at),
+        origin: origin.into(),
+        protocol: if at % 2 == 0 { "whois".into() } else { "rdap".into() },
+        query: query.into(),
+        outcome: crate::model::QueryOutcome::Found,
+    }
+}
+
+fn block(entries: &[QueryLogEntry]) -> QueryLogBlock {
+    let mut b = QueryLogBlock::default();
+    for e in entries {
+        b.push(e.clone());
+    }
+    b
+}
+
+/// The query log in blocks reads back every entry, by time window and by origin, in both orders,
+/// and purges whole blocks once all their entries are past retention.
+#[test]
+fn query_log_blocks_read_by_origin_and_window_and_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::create(&dir.path().join("t.redb")).unwrap();
+    let all: Vec<QueryLogEntry> = (0..30)
+        .map(|i| logged(100 + i, ["192.0.2.1", "192.0.2.2", "2001:db8::/64"][i as usize % 3], &format!("q{i}.pt")))
+        .collect();
+    for chunk in all.chunks(7) {
+        let mut tx = s.write().unwrap();
+        tx.append_query_log(&block(chunk)).unwrap();
+        tx.commit().unwrap();
+    }
+    let r = s.read().unwrap();
+    assert_eq!(r.query_log(None, Timestamp(0), 1000, false).unwrap(), all);
+    let mut newest = all.clone();
+    newest.reverse();
+    assert_eq!(r.query_log(None, Timestamp(0), 1000, true).unwrap(), newest);
+    // A window starting inside a block, and a limit that ends inside one.
+    assert_eq!(r.query_log(None, Timestamp(110), 1000, false).unwrap(), all[10..].to_vec());
+    assert_eq!(r.query_log(None, Timestamp(110), 4, true).unwrap(), newest[..4].to_vec());
+    let of_2: Vec<QueryLogEntry> = all.iter().filter(|e| e.origin == "192.0.2.2").cloned().collect();
+    assert_eq!(r.query_log(Some("192.0.2.2"), Timestamp(0), 1000, false).unwrap(), of_2);
+    assert_eq!(
+        r.query_log(Some("192.0.2.2"), Timestamp(0), 3, true).unwrap(),
+        of_2.iter().rev().take(3).cloned().collect::<Vec<_>>()
+    );
+    assert_eq!(r.query_log(Some("192.0.2.9"), Timestamp(0), 1000, false).unwrap(), vec![]);
+    assert!(r.query_log_has_before(Timestamp(107)).unwrap());
+    assert!(!r.query_log_has_before(Timestamp(106)).unwrap());
+    drop(r);
+
+    // Blocks end at 106, 113, 120, 127, 129: before 121, three go whole; the one holding 121 stays.
+    let mut tx = s.write().unwrap();
+    assert_eq!(tx.purge_query_log(Timestamp(121), 1_000_000).unwrap(), 21);
+    tx.commit().unwrap();
+    let r = s.read().unwrap();
+    assert_eq!(r.query_log(None, Timestamp(0), 1000, false).unwrap(), all[21..].to_vec());
+    let of_1: Vec<QueryLogEntry> = all[21..].iter().filter(|e| e.origin == "192.0.2.1").cloned().collect();
+    assert_eq!(r.query_log(Some("192.0.2.1"), Timestamp(0), 1000, false).unwrap(), of_1);
+    // The purged blocks' origin index entries went with them: the block of 21-27 has all three
+    // origins, the one of 28-29 two.
+    let idx = r.txn.open_table(QUERY_LOG_BLOCK_ORIGINS).unwrap();
+    assert_eq!(idx.iter().unwrap().count(), 3 + 2);
+}
+
+/// A version 1 database (a record per query) opens as version 2 with the same entries in blocks
+/// and without the old tables.
+#[test]
+fn schema_1_query_log_migrates_to_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let n = QUERY_LOG_BLOCK_ROWS as i64 + 5;
+    let all: Vec<QueryLogEntry> =
+        (0..n).map(|i| logged(1_000 + i / 10, if i % 4 == 0 { "192.0.2.4" } else { "192.0.2.5" }, "x.pt")).collect();
+    {
+        let s = Store::create(&path).unwrap();
+        let mut tx = s.write().unwrap();
+        {
+            let mut log = tx.txn.open_table(legacy::QUERY_LOG).unwrap();
+            let mut idx = tx.txn.open_table(legacy::QUERY_LOG_BY_ORIGIN).unwrap();
+            for (seq, e) in all.iter().enumerate() {
+                log.insert((e.at.0, seq as u64), codec::encode(e).unwrap().as_slice()).unwrap();
+                idx.insert((e.origin.as_str(), e.at.0, seq as u64), ()).unwrap();
+            }
+        }
+        tx.txn.delete_table(QUERY_LOG_BLOCKS).unwrap();
+        tx.txn.delete_table(QUERY_LOG_BLOCK_ORIGINS).unwrap();
+        tx.put_meta("schema_version", &1u32.to_le_bytes()).unwrap();
+        tx.commit().unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    let r = s.read().unwrap();
+    assert_eq!(r.schema_version().unwrap(), Some(2));
+    assert_eq!(r.query_log(None, Timestamp(0), usize::MAX, false).unwrap(), all);
+    let of_4: Vec<QueryLogEntry> = all.iter().filter(|e| e.origin == "192.0.2.4").cloned().collect();
+    assert_eq!(r.query_log(Some("192.0.2.4"), Timestamp(0), usize::MAX, false).unwrap(), of_4);
+    assert_eq!(r.txn.open_table(QUERY_LOG_BLOCKS).unwrap().len().unwrap(), 2, "8,197 entries make two blocks");
+    assert!(matches!(r.txn.open_table(legacy::QUERY_LOG), Err(redb::TableError::TableDoesNotExist(_))));
+    assert!(matches!(r.txn.open_table(legacy::QUERY_LOG_BY_ORIGIN), Err(redb::TableError::TableDoesNotExist(_))));
+}

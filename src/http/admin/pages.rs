@@ -702,9 +702,7 @@ pub async fn directory(State(s): State<AppState>, a: Admin, RawQuery(q): RawQuer
         query_values(q.as_deref(), "hours").first().and_then(|h| h.parse::<i64>().ok()).unwrap_or(24).clamp(1, 24 * 90);
     let from = s.registry.now().add_secs(-hours * 3_600);
     let origin_key = crate::abuse::Origin::parse(&origin).map(|o| o.to_string());
-    let mut log = s.registry.query_log(origin_key.as_deref(), from, 100_000).unwrap_or_default();
-    log.reverse();
-    log.truncate(200);
+    let log = s.registry.query_log(origin_key.as_deref(), from, 200, true).unwrap_or_default();
     render(DirectoryPage {
         c: chrome(&s, &a, "directory", q.as_deref()),
         suspensions: s.guard.current(),
