@@ -142,15 +142,18 @@ pub fn disclose(registry: &Registry, d: &Domain) -> Result<Option<PublicRecord>,
 }
 
 fn build_from(registry: &Registry, p: crate::registry::DomainParties) -> Option<PublicRecord> {
-    let d = &p.domain;
-    let tech = d.tech.as_deref().and_then(|t| p.contact(t));
-    build(registry, d, p.contact(&d.registrant), p.contact(&d.admin), tech, p.registrar_name.clone())
+    let (d, contacts, registrar_name) = p.into_parts();
+    let contact = |handle: &str| contacts.iter().find(|c| c.handle == handle);
+    let tech = d.tech.as_deref().and_then(contact);
+    let (registrant, admin) = (contact(&d.registrant), contact(&d.admin));
+    build(registry, d, registrant, admin, tech, registrar_name)
 }
 
-/// Builds the public record from a domain and its parties. Pure.
+/// Builds the public record from a domain (taken, its fields move into the record) and its
+/// parties. Pure.
 pub fn build(
     registry: &Registry,
-    d: &Domain,
+    d: Domain,
     registrant: Option<&Contact>,
     admin: Option<&Contact>,
     tech: Option<&Contact>,
@@ -161,11 +164,9 @@ pub fn build(
     }
     let min_ns = registry.policy().tld(&d.tld).map(|t| t.profile.nameservers_min_delegated).unwrap_or(2);
     let owner = public_party(registrant?, d.owner_visible);
+    let contact_form = format!("{}/contact/{}", registry.settings().public_url, d.name);
     Some(PublicRecord {
-        name: d.name.clone(),
-        unicode_name: d.unicode_name.clone(),
-        roid: d.roid.clone(),
-        state: state_of(d, min_ns),
+        state: state_of(&d, min_ns),
         statuses: d.effective_statuses(min_ns),
         created: d.created,
         expires: d.expires,
@@ -175,17 +176,20 @@ pub fn build(
         tech: tech.map(|c| public_party(c, d.owner_visible)),
         nameservers: d
             .nameservers
-            .iter()
+            .into_iter()
             .map(|n| PublicNameserver {
-                name: n.name.clone(),
                 ipv4: n.addresses.iter().filter(|a| a.is_ipv4()).copied().collect(),
                 ipv6: n.addresses.iter().filter(|a| a.is_ipv6()).copied().collect(),
+                name: n.name,
             })
             .collect(),
-        ds: d.ds.clone(),
-        registrar_id: d.registrar.clone(),
+        ds: d.ds,
+        registrar_id: d.registrar,
         registrar_name,
-        contact_form: format!("{}/contact/{}", registry.settings().public_url, d.name),
+        contact_form,
+        name: d.name,
+        unicode_name: d.unicode_name,
+        roid: d.roid,
     })
 }
 

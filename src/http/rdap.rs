@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -61,8 +61,10 @@ fn rdap(status: StatusCode, body: Value) -> Response {
 }
 
 fn rdap_text(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, body).into_response();
+    let mut resp = Response::new(axum::body::Body::from(body));
+    *resp.status_mut() = status;
     let h = resp.headers_mut();
+    h.reserve(2);
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/rdap+json"));
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     resp
@@ -442,7 +444,16 @@ mod out {
 
     impl Bare for crate::model::Rfc3339Utc {
         fn write(&self, out: &mut String) {
-            let _ = write!(out, "\"{self}\"");
+            match self.text().as_ref().map(|b| std::str::from_utf8(b)) {
+                Some(Ok(text)) => {
+                    out.push('"');
+                    out.push_str(text);
+                    out.push('"');
+                }
+                _ => {
+                    let _ = write!(out, "\"{self}\"");
+                }
+            }
         }
     }
 

@@ -681,4 +681,9 @@ impl DomainParties {
     pub fn contact(&self, handle: &str) -> Option<&Contact> {
         self.contacts.iter().find(|c| c.handle == handle)
     }
+
+    /// The domain, its distinct contacts and its registrar's name.
+    pub fn into_parts(self) -> (Domain, Vec<Contact>, String) {
+        (self.domain, self.contacts, self.registrar_name)
+    }
 }
