@@ -6,32 +6,51 @@
 //! address (unless it asked not to be shown); never anyone's phone or email. Instead of an email
 //! address, the link to the anonymised contact form.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
-use crate::model::{Contact, ContactKind, Domain, Ds, Status, Timestamp};
+use crate::model::{ContactKind, ContactView, DomainView, DsView, Status, Timestamp};
 use crate::registry::{Registry, RegistryError};
 
-/// A contact as the directory may show it.
+/// A contact as the directory may show it. Its text borrows from the stored record while a
+/// lookup renders its answer (`lookup_with`), or owns it (`'static`, from `lookup`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicParty {
+pub struct PublicParty<'a> {
     /// The registry's handle of the contact (RDAP entity handle); not personal data.
-    pub handle: String,
+    pub handle: Cow<'a, str>,
     pub kind: ContactKind,
     /// Present only for a legal person that is shown.
-    pub name: Option<String>,
-    pub organization: Option<String>,
-    pub street: Vec<String>,
-    pub city: Option<String>,
-    pub postal_code: Option<String>,
+    pub name: Option<Cow<'a, str>>,
+    pub organization: Option<Cow<'a, str>>,
+    pub street: Vec<Cow<'a, str>>,
+    pub city: Option<Cow<'a, str>>,
+    pub postal_code: Option<Cow<'a, str>>,
     /// Always shown.
-    pub country_code: String,
+    pub country_code: Cow<'a, str>,
 }
 
-impl PublicParty {
+impl PublicParty<'_> {
     /// Whether the name and address are disclosed (a shown legal person).
     pub fn disclosed(&self) -> bool {
         self.name.is_some()
     }
+
+    pub fn into_owned(self) -> PublicParty<'static> {
+        PublicParty {
+            handle: owned(self.handle),
+            kind: self.kind,
+            name: self.name.map(owned),
+            organization: self.organization.map(owned),
+            street: self.street.into_iter().map(owned).collect(),
+            city: self.city.map(owned),
+            postal_code: self.postal_code.map(owned),
+            country_code: owned(self.country_code),
+        }
+    }
+}
+
+fn owned(text: Cow<'_, str>) -> Cow<'static, str> {
+    Cow::Owned(text.into_owned())
 }
 
 /// Fields a directory answer withholds, for RDAP's `redacted` member (RFC 9537).
@@ -45,18 +64,27 @@ pub enum Withheld {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicNameserver {
-    pub name: String,
+pub struct PublicNameserver<'a> {
+    pub name: Cow<'a, str>,
     pub ipv4: Vec<IpAddr>,
     pub ipv6: Vec<IpAddr>,
 }
 
+/// A DS record as published (all of it is public).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicDs<'a> {
+    pub key_tag: u16,
+    pub algorithm: u8,
+    pub digest_type: u8,
+    pub digest: Cow<'a, str>,
+}
+
 /// Everything the public directory says about a registered domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicRecord {
-    pub name: String,
-    pub unicode_name: String,
-    pub roid: String,
+pub struct PublicRecord<'a> {
+    pub name: Cow<'a, str>,
+    pub unicode_name: Cow<'a, str>,
+    pub roid: Cow<'a, str>,
     /// The .pt directory's state: `Registered`, `Reserved` (registered, not delegated),
     /// `Pending Delete`, `Suspended`.
     pub state: &'static str,
@@ -64,48 +92,92 @@ pub struct PublicRecord {
     pub created: Timestamp,
     pub expires: Timestamp,
     pub updated: Timestamp,
-    pub owner: PublicParty,
-    pub admin: Option<PublicParty>,
-    pub tech: Option<PublicParty>,
-    pub nameservers: Vec<PublicNameserver>,
-    pub ds: Vec<Ds>,
-    pub registrar_id: String,
-    pub registrar_name: String,
+    pub owner: PublicParty<'a>,
+    pub admin: Option<PublicParty<'a>>,
+    pub tech: Option<PublicParty<'a>>,
+    pub nameservers: Vec<PublicNameserver<'a>>,
+    pub ds: Vec<PublicDs<'a>>,
+    pub registrar_id: Cow<'a, str>,
+    pub registrar_name: Cow<'a, str>,
     /// The anonymised contact form for the registrant.
     pub contact_form: String,
 }
 
-impl PublicRecord {
+impl PublicRecord<'_> {
     pub fn is_idn(&self) -> bool {
         self.name != self.unicode_name
     }
     pub fn signed(&self) -> bool {
         !self.ds.is_empty()
     }
+
+    pub fn into_owned(self) -> PublicRecord<'static> {
+        PublicRecord {
+            name: owned(self.name),
+            unicode_name: owned(self.unicode_name),
+            roid: owned(self.roid),
+            state: self.state,
+            statuses: self.statuses,
+            created: self.created,
+            expires: self.expires,
+            updated: self.updated,
+            owner: self.owner.into_owned(),
+            admin: self.admin.map(PublicParty::into_owned),
+            tech: self.tech.map(PublicParty::into_owned),
+            nameservers: self
+                .nameservers
+                .into_iter()
+                .map(|n| PublicNameserver { name: owned(n.name), ipv4: n.ipv4, ipv6: n.ipv6 })
+                .collect(),
+            ds: self
+                .ds
+                .into_iter()
+                .map(|d| PublicDs {
+                    key_tag: d.key_tag,
+                    algorithm: d.algorithm,
+                    digest_type: d.digest_type,
+                    digest: owned(d.digest),
+                })
+                .collect(),
+            registrar_id: owned(self.registrar_id),
+            registrar_name: owned(self.registrar_name),
+            contact_form: self.contact_form,
+        }
+    }
 }
 
 /// What a directory lookup found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
-    Found(Box<PublicRecord>),
+pub enum Lookup<'a> {
+    Found(Box<PublicRecord<'a>>),
     /// A name of one of the registry's zones that is not registered: the name as asked (A-label).
     NoMatch(String),
     /// Not a name of the registry: nothing is looked up.
     Invalid,
 }
 
+impl Lookup<'_> {
+    pub fn into_owned(self) -> Lookup<'static> {
+        match self {
+            Lookup::Found(r) => Lookup::Found(Box::new(r.into_owned())),
+            Lookup::NoMatch(n) => Lookup::NoMatch(n),
+            Lookup::Invalid => Lookup::Invalid,
+        }
+    }
+}
+
 /// The public view of one contact: personal data never leaves.
-pub fn public_party(c: &Contact, owner_visible: bool) -> PublicParty {
+pub fn public_party<'a>(c: &ContactView<'a>, owner_visible: bool) -> PublicParty<'a> {
     let shown = c.kind == ContactKind::Organization && owner_visible;
     PublicParty {
-        handle: c.handle.clone(),
+        handle: Cow::Borrowed(c.handle),
         kind: c.kind,
-        name: shown.then(|| c.name.clone()),
-        organization: if shown { c.organization.clone().or_else(|| Some(c.name.clone())) } else { None },
-        street: if shown { c.street.clone() } else { Vec::new() },
-        city: shown.then(|| c.city.clone()),
-        postal_code: shown.then(|| c.postal_code.clone()),
-        country_code: c.country_code.clone(),
+        name: shown.then_some(Cow::Borrowed(c.name)),
+        organization: if shown { Some(Cow::Borrowed(c.organization.unwrap_or(c.name))) } else { None },
+        street: if shown { c.street.iter().map(|s| Cow::Borrowed(*s)).collect() } else { Vec::new() },
+        city: shown.then_some(Cow::Borrowed(c.city)),
+        postal_code: shown.then_some(Cow::Borrowed(c.postal_code)),
+        country_code: Cow::Borrowed(c.country_code),
     }
 }
 
@@ -124,7 +196,7 @@ pub fn withheld_when(disclosed: bool) -> Vec<Withheld> {
     w
 }
 
-fn state_of(d: &Domain, min_ns: usize) -> &'static str {
+fn state_of(d: &DomainView<'_>, min_ns: usize) -> &'static str {
     if d.has(Status::PendingDelete) {
         "Pending Delete"
     } else if d.has(Status::ServerHold) || d.has(Status::ClientHold) {
@@ -137,36 +209,35 @@ fn state_of(d: &Domain, min_ns: usize) -> &'static str {
 }
 
 /// The public record of a domain, or `None` when the directory must not show it.
-pub fn disclose(registry: &Registry, d: &Domain) -> Result<Option<PublicRecord>, RegistryError> {
-    Ok(registry.domain_with_parties(&d.name)?.and_then(|p| build_from(registry, p)))
+pub fn disclose(registry: &Registry, name: &str) -> Result<Option<PublicRecord<'static>>, RegistryError> {
+    Ok(registry.with_domain_parties(name, |p| build_from(registry, p).map(PublicRecord::into_owned))?.flatten())
 }
 
-fn build_from(registry: &Registry, p: crate::registry::DomainParties) -> Option<PublicRecord> {
-    let (d, contacts, registrar_name) = p.into_parts();
-    let contact = |handle: &str| contacts.iter().find(|c| c.handle == handle);
-    let tech = d.tech.as_deref().and_then(contact);
-    let (registrant, admin) = (contact(&d.registrant), contact(&d.admin));
-    build(registry, d, registrant, admin, tech, registrar_name)
+fn build_from<'a>(registry: &Registry, p: &crate::registry::DomainParties<'a>) -> Option<PublicRecord<'a>> {
+    let d = &p.domain;
+    let tech = d.tech.and_then(|t| p.contact(t));
+    build(registry, d, p.contact(d.registrant), p.contact(d.admin), tech, p.registrar_name.unwrap_or(d.registrar))
 }
 
-/// Builds the public record from a domain (taken, its fields move into the record) and its
-/// parties. Pure.
-pub fn build(
+/// Builds the public record from a domain and its parties, borrowing their text. Pure.
+pub fn build<'a>(
     registry: &Registry,
-    d: Domain,
-    registrant: Option<&Contact>,
-    admin: Option<&Contact>,
-    tech: Option<&Contact>,
-    registrar_name: String,
-) -> Option<PublicRecord> {
+    d: &DomainView<'a>,
+    registrant: Option<&ContactView<'a>>,
+    admin: Option<&ContactView<'a>>,
+    tech: Option<&ContactView<'a>>,
+    registrar_name: &'a str,
+) -> Option<PublicRecord<'a>> {
     if !d.is_registered() {
         return None;
     }
-    let min_ns = registry.policy().tld(&d.tld).map(|t| t.profile.nameservers_min_delegated).unwrap_or(2);
+    let min_ns = registry.policy().tld(d.tld).map(|t| t.profile.nameservers_min_delegated).unwrap_or(2);
     let owner = public_party(registrant?, d.owner_visible);
-    let contact_form = format!("{}/contact/{}", registry.settings().public_url, d.name);
     Some(PublicRecord {
-        state: state_of(&d, min_ns),
+        name: Cow::Borrowed(d.name),
+        unicode_name: Cow::Borrowed(d.unicode_name),
+        roid: Cow::Borrowed(d.roid),
+        state: state_of(d, min_ns),
         statuses: d.effective_statuses(min_ns),
         created: d.created,
         expires: d.expires,
@@ -176,21 +247,22 @@ pub fn build(
         tech: tech.map(|c| public_party(c, d.owner_visible)),
         nameservers: d
             .nameservers
-            .into_iter()
+            .iter()
             .map(|n| PublicNameserver {
+                name: Cow::Borrowed(n.name),
                 ipv4: n.addresses.iter().filter(|a| a.is_ipv4()).copied().collect(),
                 ipv6: n.addresses.iter().filter(|a| a.is_ipv6()).copied().collect(),
-                name: n.name,
             })
             .collect(),
-        ds: d.ds,
-        registrar_id: d.registrar,
-        registrar_name,
-        contact_form,
-        name: d.name,
-        unicode_name: d.unicode_name,
-        roid: d.roid,
+        ds: d.ds.iter().map(public_ds).collect(),
+        registrar_id: Cow::Borrowed(d.registrar),
+        registrar_name: Cow::Borrowed(registrar_name),
+        contact_form: format!("{}/contact/{}", registry.settings().public_url, d.name),
     })
+}
+
+fn public_ds<'a>(d: &DsView<'a>) -> PublicDs<'a> {
+    PublicDs { key_tag: d.key_tag, algorithm: d.algorithm, digest_type: d.digest_type, digest: Cow::Borrowed(d.digest) }
 }
 
 /// The key of a query that is a plain host name under one of the registry's TLDs (letters,
@@ -219,34 +291,48 @@ fn under_our_tlds(policy: &crate::policy::Policy, key: &str) -> bool {
 }
 
 /// Looks a name up for the public directory: one criterion, the domain name. A name outside
-/// the registry's TLDs is `Invalid` and nothing else is looked up.
-pub fn lookup(registry: &Registry, query: &str) -> Result<Lookup, RegistryError> {
+/// the registry's TLDs is `Invalid` and nothing else is looked up. The answer owns its text.
+pub fn lookup(registry: &Registry, query: &str) -> Result<Lookup<'static>, RegistryError> {
+    lookup_with(registry, query, |l| l.into_owned())
+}
+
+/// Looks a name up and calls `f` with what was found, its text borrowed from the stored record
+/// (the query path of WHOIS and RDAP: the answer is rendered without copying the record).
+pub fn lookup_with<R>(registry: &Registry, query: &str, f: impl FnOnce(Lookup<'_>) -> R) -> Result<R, RegistryError> {
     let policy = registry.policy();
     let key = match plain_key(policy, query) {
         Some(key) => key,
         None => match policy.parse(query) {
             Ok(n) => n.ascii,
-            Err(crate::policy::NameError::OtherTld) => return Ok(Lookup::Invalid),
+            Err(crate::policy::NameError::OtherTld) => return Ok(f(Lookup::Invalid)),
             // Something under our TLDs that current rules refuse (a legacy name, or garbage):
             // look up its plain lower-case form if it is ASCII, else there is nothing to find.
             Err(_) => {
                 let raw = query.trim().trim_end_matches('.').to_ascii_lowercase();
                 if !raw.is_ascii() || !under_our_tlds(policy, &raw) || raw.len() > 253 {
-                    return Ok(Lookup::Invalid);
+                    return Ok(f(Lookup::Invalid));
                 }
                 raw
             }
         },
     };
-    match registry.domain_with_parties(&key)?.and_then(|p| build_from(registry, p)) {
-        Some(r) => Ok(Lookup::Found(Box::new(r))),
-        None => Ok(Lookup::NoMatch(key)),
+    let mut f = Some(f);
+    let found = registry.with_domain_parties(&key, |p| match build_from(registry, p) {
+        Some(r) => f.take().map(|f| f(Lookup::Found(Box::new(r)))),
+        None => None,
+    })?;
+    match (found.flatten(), f) {
+        (Some(answer), _) => Ok(answer),
+        (None, Some(f)) => Ok(f(Lookup::NoMatch(key))),
+        (None, None) => unreachable!("the answer is given exactly once"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::model::Contact;
 
     fn contact(kind: ContactKind) -> Contact {
         Contact {
@@ -269,7 +355,8 @@ mod tests {
 
     #[test]
     fn a_person_shows_only_the_country() {
-        let p = public_party(&contact(ContactKind::Person), true);
+        let c = contact(ContactKind::Person);
+        let p = public_party(&c.view(), true);
         assert_eq!(
             (p.name.clone(), p.organization.clone(), p.city.clone(), p.postal_code.clone()),
             (None, None, None, None)
@@ -284,7 +371,8 @@ mod tests {
 
     #[test]
     fn an_organization_shows_name_and_address_never_phone_or_email() {
-        let p = public_party(&contact(ContactKind::Organization), true);
+        let c = contact(ContactKind::Organization);
+        let p = public_party(&c.view(), true);
         assert_eq!(p.name.as_deref(), Some("Maria da Conceição"));
         assert_eq!(p.city.as_deref(), Some("Lisboa"));
         assert_eq!(withheld(&p), vec![Withheld::Email, Withheld::Phone]);
@@ -294,7 +382,8 @@ mod tests {
 
     #[test]
     fn an_organization_may_ask_not_to_be_shown() {
-        let p = public_party(&contact(ContactKind::Organization), false);
+        let c = contact(ContactKind::Organization);
+        let p = public_party(&c.view(), false);
         assert!(!p.disclosed());
     }
 

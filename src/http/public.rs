@@ -397,7 +397,7 @@ fn target(s: &AppState, domain: &str) -> Option<(String, String, String)> {
                 .flatten()
                 .and_then(|d| s.registry.contact_any(&d.registrant).ok().flatten())
                 .map(|c| c.email)?;
-            Some((r.name.clone(), r.unicode_name.clone(), email))
+            Some((r.name.to_string(), r.unicode_name.to_string(), email))
         }
         _ => None,
     }

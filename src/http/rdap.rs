@@ -198,7 +198,7 @@ fn nameserver_json(s: &AppState, n: &directory::PublicNameserver) -> Value {
 /// the busiest path of the registry, and a tree of values (or serde's escaping of every key)
 /// costs more than reading the domain. Its shape is checked by the RDAP tests, ICANN's
 /// `rdap-test`, and the comparison with WHOIS over every demo domain.
-pub fn domain_body(s: &AppState, r: &PublicRecord) -> String {
+pub fn domain_body(s: &AppState, r: &PublicRecord<'_>) -> String {
     let base = s.registry.settings().public_url.as_str();
     let mut w = out::Json::with_capacity(6 * 1024);
     w.raw("{\"rdapConformance\":[");
@@ -561,25 +561,25 @@ async fn domain(State(s): State<AppState>, PeerIp(ip): PeerIp, Path(name): Path<
     if let Err(resp) = admit(&s, ip, &name) {
         return resp;
     }
-    let lookup = match directory::lookup(&s.registry, &name) {
-        Ok(l) => l,
+    // The answer is written while the record is borrowed from the stored bytes.
+    let answer = directory::lookup_with(&s.registry, &name, |lookup| match lookup {
+        Lookup::Found(r) => (QueryOutcome::Found, rdap_text(StatusCode::OK, domain_body(&s, &r))),
+        Lookup::NoMatch(n) => {
+            (QueryOutcome::NoMatch, error(StatusCode::NOT_FOUND, "not found", &format!("{n} is not registered")))
+        }
+        Lookup::Invalid => (
+            QueryOutcome::Invalid,
+            error(StatusCode::BAD_REQUEST, "invalid search", "not a domain name of this registry"),
+        ),
+    });
+    match answer {
+        Ok((outcome, resp)) => {
+            s.guard.log(ip, "rdap", &name, outcome);
+            resp
+        }
         Err(e) => {
             tracing::error!(error = %e, "rdap lookup failed");
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "please try again later");
-        }
-    };
-    match lookup {
-        Lookup::Found(r) => {
-            s.guard.log(ip, "rdap", &name, QueryOutcome::Found);
-            rdap_text(StatusCode::OK, domain_body(&s, &r))
-        }
-        Lookup::NoMatch(n) => {
-            s.guard.log(ip, "rdap", &name, QueryOutcome::NoMatch);
-            error(StatusCode::NOT_FOUND, "not found", &format!("{n} is not registered"))
-        }
-        Lookup::Invalid => {
-            s.guard.log(ip, "rdap", &name, QueryOutcome::Invalid);
-            error(StatusCode::BAD_REQUEST, "invalid search", "not a domain name of this registry")
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error", "please try again later")
         }
     }
 }
@@ -601,7 +601,7 @@ async fn nameserver(State(s): State<AppState>, PeerIp(ip): PeerIp, Path(name): P
     // A nameserver is shown when a published domain delegates to it; its addresses are the glue
     // its own domain gives (hosts inside a domain), none otherwise.
     let found = s.registry.nameserver_lookup(&host).ok().flatten().and_then(|d| {
-        directory::disclose(&s.registry, &d)
+        directory::disclose(&s.registry, &d.name)
             .ok()
             .flatten()
             .and_then(|r| r.nameservers.into_iter().find(|n| n.name == host))

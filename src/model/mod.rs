@@ -5,6 +5,7 @@
 //! skipped fields): changing a stored type means a new encoding version and a migration.
 
 mod time_stamp;
+mod view;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -12,6 +13,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 pub use time_stamp::{Rfc3339Utc, SECS_PER_DAY, Timestamp};
+pub use view::{ContactView, DomainView, DsView, NameserverView};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,22 +174,31 @@ impl Domain {
     /// Whether the registry publishes the domain in its directory (WHOIS, RDAP, stats): every
     /// stored domain except one still waiting for the registry to accept it.
     pub fn is_registered(&self) -> bool {
-        !self.has(Status::PendingCreate)
+        is_registered(&self.statuses)
     }
 
     /// The statuses as shown to the world: the stored ones, plus `inactive` when the domain has
     /// fewer nameservers than delegation needs, and `ok` when there is nothing else to say.
     pub fn effective_statuses(&self, nameservers_min_delegated: usize) -> Vec<Status> {
-        let mut out = self.statuses.clone();
-        if self.nameservers.len() < nameservers_min_delegated {
-            out.push(Status::Inactive);
-        }
-        if out.is_empty() {
-            out.push(Status::Ok);
-        }
-        out.sort();
-        out
+        effective_statuses(&self.statuses, self.nameservers.len(), nameservers_min_delegated)
     }
+}
+
+fn is_registered(statuses: &[Status]) -> bool {
+    !statuses.contains(&Status::PendingCreate)
+}
+
+fn effective_statuses(statuses: &[Status], nameservers: usize, nameservers_min_delegated: usize) -> Vec<Status> {
+    let mut out = Vec::with_capacity(statuses.len() + 1);
+    out.extend_from_slice(statuses);
+    if nameservers < nameservers_min_delegated {
+        out.push(Status::Inactive);
+    }
+    if out.is_empty() {
+        out.push(Status::Ok);
+    }
+    out.sort();
+    out
 }
 
 /// Prices of one TLD, in integer cents of the registry's currency.

@@ -397,14 +397,14 @@ impl Registry {
         Ok(self.read()?.domain(&key)?)
     }
 
-    /// A domain with its contacts and its registrar's name, read in one snapshot (the public
-    /// directory's lookup: one read transaction per query, each table opened once).
-    pub fn domain_with_parties(&self, key: &str) -> Result<Option<DomainParties>, RegistryError> {
-        let Some((domain, contacts, registrar)) = self.inner.store.directory()?.domain_parties(key)? else {
-            return Ok(None);
-        };
-        let registrar_name = registrar.unwrap_or_else(|| domain.registrar.clone());
-        Ok(Some(DomainParties { domain, contacts, registrar_name }))
+    /// Calls `f` with a domain, its contacts and its registrar's name, read in one snapshot and
+    /// borrowed from it (the public directory's lookup); `None` when the domain is not stored.
+    pub fn with_domain_parties<R>(
+        &self,
+        key: &str,
+        f: impl FnOnce(&crate::store::DomainParties<'_>) -> R,
+    ) -> Result<Option<R>, RegistryError> {
+        Ok(self.inner.store.directory()?.with_domain_parties(key, f)?)
     }
 
     /// The domain whose nameserver `host` is: the domain that holds the host when it is inside
@@ -666,24 +666,5 @@ impl Registry {
             0,
         )?;
         Ok(d)
-    }
-}
-
-/// A domain read with its contacts (each once) and its registrar's name.
-pub struct DomainParties {
-    pub domain: Domain,
-    contacts: Vec<Contact>,
-    pub registrar_name: String,
-}
-
-impl DomainParties {
-    /// One of the domain's contacts by handle.
-    pub fn contact(&self, handle: &str) -> Option<&Contact> {
-        self.contacts.iter().find(|c| c.handle == handle)
-    }
-
-    /// The domain, its distinct contacts and its registrar's name.
-    pub fn into_parts(self) -> (Domain, Vec<Contact>, String) {
-        (self.domain, self.contacts, self.registrar_name)
     }
 }

@@ -20,8 +20,9 @@ mod writer;
 
 use std::sync::Arc;
 
+pub use crate::store::DomainParties;
 pub use contacts::{ContactInput, ContactPatch};
-pub use domains::{CheckResult, DomainCreate, DomainParties, DomainPatch, DsInput, NameserverInput};
+pub use domains::{CheckResult, DomainCreate, DomainPatch, DsInput, NameserverInput};
 pub use error::{Code, RegistryError};
 pub use import::{ImportLine, ImportReport};
 pub use lifecycle::{Idem, LifecycleReport, RegistrantChangeRequest, RenewRequest, TransferRequest};

@@ -20,6 +20,15 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     })
 }
 
+/// Decodes a value that borrows its text from `bytes` (the views of `model::view`).
+pub fn decode_view<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&VALUE_VERSION, rest)) => postcard::from_bytes(rest).map_err(|e| StoreError::Decode(e.to_string())),
+        Some((&v, _)) => Err(StoreError::Decode(format!("unknown value encoding version {v}"))),
+        None => Err(StoreError::Decode("empty value".into())),
+    }
+}
+
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     match bytes.split_first() {
         Some((&VALUE_VERSION, rest)) => postcard::from_bytes(rest).map_err(|e| StoreError::Decode(e.to_string())),

@@ -18,8 +18,8 @@ use redb::{
 };
 
 use crate::model::{
-    Contact, DisclosureRequest, Domain, HistoryEntry, IdempotencyRecord, LedgerEntry, PollMessage, QueryLogBlock,
-    QueryLogEntry, Registrar, Session, Suspension, Timestamp, User,
+    Contact, ContactView, DisclosureRequest, Domain, DomainView, HistoryEntry, IdempotencyRecord, LedgerEntry,
+    PollMessage, QueryLogBlock, QueryLogEntry, Registrar, Session, Suspension, Timestamp, User,
 };
 
 /// Schema version of the database layout this binary writes. A file with a newer version is
@@ -799,8 +799,6 @@ pub struct ReadTx {
 }
 
 /// A domain, its distinct contacts and its registrar's name (when the registrar exists).
-pub type DomainAndParties = (Domain, Vec<Contact>, Option<String>);
-
 /// One read snapshot with the tables a directory lookup reads already open (`Store::directory`).
 pub struct DirectorySnapshot {
     generation: u64,
@@ -808,37 +806,59 @@ pub struct DirectorySnapshot {
     contacts: ReadOnlyTable<&'static str, &'static [u8]>,
     registrars: ReadOnlyTable<&'static str, &'static [u8]>,
     /// Registrars' names read so far from this snapshot (a registry has a few dozen).
-    registrar_names: Mutex<std::collections::HashMap<String, Option<String>>>,
+    registrar_names: Mutex<std::collections::HashMap<String, Option<Arc<str>>>>,
+}
+
+/// What a directory lookup reads, borrowed from the snapshot's pages: the domain, its distinct
+/// contacts (in the order registrant, admin, tech) and its registrar's name if it has one.
+pub struct DomainParties<'a> {
+    pub domain: DomainView<'a>,
+    pub contacts: Vec<ContactView<'a>>,
+    pub registrar_name: Option<&'a str>,
+}
+
+impl<'a> DomainParties<'a> {
+    /// One of the domain's contacts by handle.
+    pub fn contact(&self, handle: &str) -> Option<&ContactView<'a>> {
+        self.contacts.iter().find(|c| c.handle == handle)
+    }
 }
 
 impl DirectorySnapshot {
-    /// A domain with its contacts (each distinct handle decoded once, in the order registrant,
-    /// admin, tech) and its registrar's name.
-    pub fn domain_parties(&self, name: &str) -> Result<Option<DomainAndParties>, StoreError> {
-        let Some(d) = self.domains.get(name)?.map(|v| codec::decode::<Domain>(v.value())).transpose()? else {
-            return Ok(None);
-        };
-        let mut contacts: Vec<Contact> = Vec::with_capacity(3);
-        for handle in [Some(&d.registrant), Some(&d.admin), d.tech.as_ref()].into_iter().flatten() {
-            if contacts.iter().any(|c| &c.handle == handle) {
-                continue;
-            }
-            if let Some(v) = self.contacts.get(handle.as_str())? {
-                contacts.push(codec::decode(v.value())?);
+    /// Calls `f` with a domain and its parties decoded as views of the stored bytes (nothing
+    /// copied); `None` when the domain is not stored.
+    pub fn with_domain_parties<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&DomainParties<'_>) -> R,
+    ) -> Result<Option<R>, StoreError> {
+        let Some(stored) = self.domains.get(name)? else { return Ok(None) };
+        let domain: DomainView<'_> = codec::decode_view(stored.value())?;
+        let mut guards = Vec::with_capacity(3);
+        for handle in [Some(domain.registrant), Some(domain.admin), domain.tech].into_iter().flatten() {
+            if !guards.iter().any(|(h, _)| *h == handle)
+                && let Some(v) = self.contacts.get(handle)?
+            {
+                guards.push((handle, v));
             }
         }
-        let registrar = self.registrar_name(&d.registrar)?;
-        Ok(Some((d, contacts, registrar)))
+        let contacts =
+            guards.iter().map(|(_, v)| codec::decode_view(v.value())).collect::<Result<Vec<ContactView<'_>>, _>>()?;
+        let registrar = self.registrar_name(domain.registrar)?;
+        Ok(Some(f(&DomainParties { domain, contacts, registrar_name: registrar.as_deref() })))
     }
 
-    fn registrar_name(&self, id: &str) -> Result<Option<String>, StoreError> {
+    fn registrar_name(&self, id: &str) -> Result<Option<Arc<str>>, StoreError> {
         if let Ok(names) = self.registrar_names.lock()
             && let Some(name) = names.get(id)
         {
             return Ok(name.clone());
         }
-        let name =
-            self.registrars.get(id)?.map(|v| codec::decode::<Registrar>(v.value()).map(|r| r.name)).transpose()?;
+        let name = self
+            .registrars
+            .get(id)?
+            .map(|v| codec::decode::<Registrar>(v.value()).map(|r| Arc::<str>::from(r.name)))
+            .transpose()?;
         if let Ok(mut names) = self.registrar_names.lock() {
             names.insert(id.to_owned(), name.clone());
         }

@@ -84,8 +84,8 @@ pub fn record(r: &PublicRecord, registry_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::directory::{PublicNameserver, public_party};
-    use crate::model::{Contact, ContactKind, Ds, Status};
+    use crate::directory::{PublicDs, PublicNameserver, public_party};
+    use crate::model::{Contact, ContactKind, Status};
 
     fn contact(kind: ContactKind) -> Contact {
         Contact {
@@ -106,7 +106,7 @@ mod tests {
         }
     }
 
-    fn rec(kind: ContactKind) -> PublicRecord {
+    fn rec(kind: ContactKind) -> PublicRecord<'static> {
         PublicRecord {
             name: "xn--aores-yra.pt".into(),
             unicode_name: "açores.pt".into(),
@@ -116,8 +116,8 @@ mod tests {
             created: Timestamp(1_795_341_600),
             expires: Timestamp(1_826_927_940),
             updated: Timestamp(1_795_341_600),
-            owner: public_party(&contact(kind), true),
-            admin: Some(public_party(&contact(kind), true)),
+            owner: public_party(&contact(kind).view(), true).into_owned(),
+            admin: Some(public_party(&contact(kind).view(), true).into_owned()),
             tech: None,
             nameservers: vec![
                 PublicNameserver {
@@ -127,7 +127,7 @@ mod tests {
                 },
                 PublicNameserver { name: "ns2.example.net".into(), ipv4: vec![], ipv6: vec![] },
             ],
-            ds: vec![Ds { key_tag: 12345, algorithm: 13, digest_type: 2, digest: "AB".repeat(32) }],
+            ds: vec![PublicDs { key_tag: 12345, algorithm: 13, digest_type: 2, digest: "AB".repeat(32).into() }],
             registrar_id: "r".into(),
             registrar_name: "Registos, Lda.".into(),
             contact_form: "https://registo.example/contact/xn--aores-yra.pt".into(),

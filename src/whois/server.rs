@@ -178,18 +178,23 @@ fn respond(shared_registry: &Shared, ip: IpAddr, line: &[u8]) -> String {
         guard.log(ip, "whois", &text, QueryOutcome::Invalid);
         return format!("% Query too long: at most {QUERY_BYTES_MAX} bytes\r\n");
     }
-    let lookup = match directory::lookup(registry, &text) {
-        Ok(l) => l,
+    // The answer is written while the record is borrowed from the stored bytes.
+    let answer = directory::lookup_with(registry, &text, |lookup| {
+        let outcome = match &lookup {
+            Lookup::Found(_) => QueryOutcome::Found,
+            Lookup::NoMatch(_) => QueryOutcome::NoMatch,
+            Lookup::Invalid => QueryOutcome::Invalid,
+        };
+        (outcome, render::answer(&lookup, &text, &registry.settings().registry_name))
+    });
+    match answer {
+        Ok((outcome, text_out)) => {
+            guard.log(ip, "whois", &text, outcome);
+            text_out
+        }
         Err(e) => {
             tracing::error!(error = %e, "whois lookup failed");
-            return "% Internal error: please try again later\r\n".into();
+            "% Internal error: please try again later\r\n".into()
         }
-    };
-    let outcome = match &lookup {
-        Lookup::Found(_) => QueryOutcome::Found,
-        Lookup::NoMatch(_) => QueryOutcome::NoMatch,
-        Lookup::Invalid => QueryOutcome::Invalid,
-    };
-    guard.log(ip, "whois", &text, outcome);
-    render::answer(&lookup, &text, &registry.settings().registry_name)
+    }
 }
