@@ -26,8 +26,19 @@ use error::ApiError;
 /// Requests per key (a registrar id) under a rate limit.
 pub type KeyedLimiter = governor::DefaultKeyedRateLimiter<String>;
 
+/// What every handler shares, behind one `Arc`: axum clones the state for each request, and one
+/// reference count is cheaper to move between threads than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub registry: Registry,
     /// The registrar API's limit, per registrar.
     pub api_limiter: std::sync::Arc<KeyedLimiter>,
@@ -52,7 +63,7 @@ pub fn test_state(registry: Registry) -> AppState {
     let http = &registry.settings().http;
     let api_limiter = std::sync::Arc::new(keyed_limiter(http.api_rate_per_second, http.api_burst));
     let rdap_notices = std::sync::Arc::new(rdap::Notices::new(registry.settings()));
-    AppState { registry, api_limiter, guard, mailer: None, rdap_notices }
+    AppState(std::sync::Arc::new(Shared { registry, api_limiter, guard, mailer: None, rdap_notices }))
 }
 
 /// The whole HTTP application with a guard of its own (tests; `serve` shares one with WHOIS).
@@ -77,7 +88,7 @@ pub fn app_with(registry: Registry, guard: std::sync::Arc<crate::abuse::Guard>) 
         None => None,
     };
     let rdap_notices = std::sync::Arc::new(rdap::Notices::new(registry.settings()));
-    let state = AppState { registry, api_limiter, guard, mailer, rdap_notices };
+    let state = AppState(std::sync::Arc::new(Shared { registry, api_limiter, guard, mailer, rdap_notices }));
     let app = Router::new()
         .nest("/api/v1", api::router())
         .nest("/admin/api", admin_api::router())

@@ -389,7 +389,10 @@ mod out {
 
         /// The inside of a JSON string (escaped).
         pub fn unquoted(&mut self, text: &str) {
-            if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            // Checked without stopping at the first byte found, which lets the loop run wide.
+            let needs_escape =
+                text.as_bytes().iter().fold(false, |found, &b| found | (b < 0x20) | (b == b'"') | (b == b'\\'));
+            if !needs_escape {
                 self.0.push_str(text);
             } else {
                 let quoted = serde_json::to_string(text).unwrap_or_default();
@@ -425,20 +428,51 @@ mod out {
         fn write(&self, out: &mut String);
     }
 
-    macro_rules! bare {
-        ($($t:ty),*) => {$(
-            impl Bare for $t {
-                fn write(&self, out: &mut String) {
-                    let _ = write!(out, "{self}");
-                }
-            }
-        )*};
+    impl Bare for u16 {
+        fn write(&self, out: &mut String) {
+            decimal(out, *self);
+        }
     }
-    bare!(u8, u16);
+
+    impl Bare for u8 {
+        fn write(&self, out: &mut String) {
+            decimal(out, u16::from(*self));
+        }
+    }
+
+    /// An unsigned number in decimal, without the formatting machinery.
+    fn decimal(out: &mut String, v: u16) {
+        let mut digits = [0u8; 5];
+        let mut i = digits.len();
+        let mut v = v;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        out.extend(digits[i..].iter().map(|&d| char::from(d)));
+    }
 
     impl Bare for &std::net::IpAddr {
         fn write(&self, out: &mut String) {
-            let _ = write!(out, "\"{self}\"");
+            match self {
+                std::net::IpAddr::V4(v4) => {
+                    out.push('"');
+                    for (i, octet) in v4.octets().into_iter().enumerate() {
+                        if i > 0 {
+                            out.push('.');
+                        }
+                        decimal(out, u16::from(octet));
+                    }
+                    out.push('"');
+                }
+                std::net::IpAddr::V6(_) => {
+                    let _ = write!(out, "\"{self}\"");
+                }
+            }
         }
     }
 
@@ -551,6 +585,35 @@ mod out {
             }
         }
         out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn written(f: impl FnOnce(&mut Json)) -> String {
+            let mut w = Json::with_capacity(16);
+            f(&mut w);
+            w.finish()
+        }
+
+        /// Numbers, addresses and strings come out as serde_json writes them.
+        #[test]
+        fn values_are_written_as_serde_json_would() {
+            for n in [0u16, 7, 10, 99, 100, 12345, u16::MAX] {
+                assert_eq!(written(|w| w.display(n)), serde_json::to_string(&n).unwrap());
+            }
+            for n in [0u8, 9, 13, 255] {
+                assert_eq!(written(|w| w.display(n)), serde_json::to_string(&n).unwrap());
+            }
+            for ip in ["0.0.0.0", "192.0.2.1", "255.255.255.255", "10.0.100.9", "2001:db8::53", "::1"] {
+                let ip: std::net::IpAddr = ip.parse().unwrap();
+                assert_eq!(written(|w| w.display(&ip)), serde_json::to_string(&ip.to_string()).unwrap());
+            }
+            for text in ["plain", "", "Rua \"Augusta\" 1", "back\\slash", "tab\tand\nline", "\u{1}", "açores.pt"] {
+                assert_eq!(written(|w| w.str(text)), serde_json::to_string(text).unwrap(), "{text:?}");
+            }
+        }
     }
 }
 
