@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+/// mimalloc (v2): see ARCHITECTURE.md, invariants.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
