@@ -171,7 +171,11 @@ fn main() {
         let n = if q { 2_000 } else { 50_000 };
         let started = Instant::now();
         for i in 0..n {
-            let _ = nicbox::directory::lookup(&registry, &format!("d{}.pt", i % 100)).unwrap();
+            // The query path: the record borrowed from the stored bytes while it is looked at.
+            let found = nicbox::directory::lookup_with(&registry, &format!("d{}.pt", i % 100), |l| {
+                matches!(l, nicbox::directory::Lookup::Found(_))
+            });
+            assert!(found.unwrap());
         }
         let lookup = started.elapsed().as_secs_f64() * 1e6 / n as f64;
         let rec = match nicbox::directory::lookup(&registry, "d1.pt").unwrap() {
