@@ -148,17 +148,6 @@ impl Ds {
     }
 }
 
-impl DsView<'_> {
-    pub fn to_owned(&self) -> Ds {
-        Ds {
-            key_tag: self.key_tag,
-            algorithm: self.algorithm,
-            digest_type: self.digest_type,
-            digest: self.digest.to_string(),
-        }
-    }
-}
-
 impl Contact {
     /// The borrowed form of this contact (what decoding its stored bytes as a view gives).
     pub fn view(&self) -> ContactView<'_> {

@@ -64,11 +64,22 @@ impl Registry {
     pub async fn log_queries(&self, block: QueryLogBlock) -> Result<(), RegistryError> {
         self.submit(move |tx| {
             tx.append_query_log(&block)?;
-            for outcome in [QueryOutcome::Found, QueryOutcome::NoMatch, QueryOutcome::Invalid, QueryOutcome::Limited] {
-                for protocol in ["whois", "rdap"] {
-                    let n =
-                        block.rows.iter().filter(|r| r.outcome == outcome && block.protocol_of(r) == protocol).count();
-                    tx.counter_add(&format!("queries.{protocol}:{}", outcome.as_str()), n as i64)?;
+            // One pass over the rows, counted per (protocol index, outcome).
+            const OUTCOMES: [QueryOutcome; 4] =
+                [QueryOutcome::Found, QueryOutcome::NoMatch, QueryOutcome::Invalid, QueryOutcome::Limited];
+            let mut counts = vec![[0i64; OUTCOMES.len()]; block.protocols.len()];
+            for r in &block.rows {
+                if let (Some(c), Some(o)) =
+                    (counts.get_mut(r.protocol as usize), OUTCOMES.iter().position(|o| *o == r.outcome))
+                {
+                    c[o] += 1;
+                }
+            }
+            for protocol in ["whois", "rdap"] {
+                let per_outcome = block.protocols.iter().position(|p| p == protocol).map(|i| counts[i]);
+                for (o, outcome) in OUTCOMES.iter().enumerate() {
+                    let n = per_outcome.map_or(0, |c| c[o]);
+                    tx.counter_add(&format!("queries.{protocol}:{}", outcome.as_str()), n)?;
                 }
             }
             Ok(())

@@ -29,12 +29,9 @@ pub fn decode_view<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, 
     }
 }
 
+/// Decodes a value that owns its data.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    match bytes.split_first() {
-        Some((&VALUE_VERSION, rest)) => postcard::from_bytes(rest).map_err(|e| StoreError::Decode(e.to_string())),
-        Some((&v, _)) => Err(StoreError::Decode(format!("unknown value encoding version {v}"))),
-        None => Err(StoreError::Decode("empty value".into())),
-    }
+    decode_view(bytes)
 }
 
 #[cfg(test)]
