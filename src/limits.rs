@@ -57,3 +57,19 @@ pub const POLL_MESSAGES_MAX: usize = 10_000;
 pub const POLL_PAGE_MAX: usize = 50;
 /// Seconds between runs of the lifecycle job (it also runs when a lab clock moves).
 pub const LIFECYCLE_INTERVAL_SECS: u64 = 60;
+/// Nameserver check: time to wait for one answer (UDP or TCP), the whole check of one domain,
+/// queries in flight over all checks, bytes of an answer read, domains checked per round.
+pub const NS_CHECK_QUERY_TIMEOUT_MS: u64 = 2_000;
+pub const NS_CHECK_DOMAIN_BUDGET_MS: u64 = 15_000;
+pub const NS_CHECK_CONCURRENCY_MAX: usize = 32;
+pub const NS_CHECK_ANSWER_BYTES_MAX: usize = 16 * 1024;
+pub const NS_CHECK_BATCH_MAX: usize = 256;
+/// NOTIFY (RFC 1996): tries per target and the wait for each answer.
+pub const NOTIFY_TRIES: u32 = 5;
+pub const NOTIFY_TIMEOUT_MS: u64 = 2_000;
+/// Time a post-publication reload command may run before it is killed.
+pub const RELOAD_TIMEOUT_SECS: u64 = 60;
+/// Names of each kind of difference kept as a sample in a publication's record.
+pub const ZONE_SAMPLE_NAMES: usize = 20;
+/// Bytes of one line of a zone file read back for comparison.
+pub const ZONE_LINE_BYTES_MAX: usize = 64 * 1024;

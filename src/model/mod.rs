@@ -494,3 +494,140 @@ pub struct DisclosureRequest {
     /// The full record as disclosed (registrant, admin, tech), once granted.
     pub disclosed: Option<String>,
 }
+
+/// What a domain puts into its zone: the NS records, the glue the zone needs (addresses of the
+/// nameservers inside the domain itself) and the DS records. Kept in canonical order (hosts by
+/// name, addresses and DS sorted, no duplicates), so that two equal delegations compare equal
+/// and render to the same bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Delegation {
+    /// Host names (A-labels, no trailing dot), each with its glue (empty when none is needed).
+    pub ns: Vec<Nameserver>,
+    pub ds: Vec<Ds>,
+}
+
+/// One record of the zone change journal: a delegation as it was before and after one change,
+/// written in the same transaction as the change. `None`: not in the zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub at: Timestamp,
+    pub before: Option<Delegation>,
+    pub after: Option<Delegation>,
+}
+
+/// How one publication attempt of a zone ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GuardOutcome {
+    /// Written and renamed into place.
+    Published,
+    /// Nothing changed since the last publication: no new serial, no file written.
+    Unchanged,
+    /// The journal does not explain a difference (a bug or a damaged database).
+    RefusedUnexplained,
+    /// More removals than the cap allows.
+    RefusedRemovals,
+    /// Published by an admin over a refusal, with a reason.
+    Forced,
+    /// The export itself failed (disk, database).
+    Failed,
+}
+
+impl GuardOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardOutcome::Published => "published",
+            GuardOutcome::Unchanged => "unchanged",
+            GuardOutcome::RefusedUnexplained => "refused_unexplained",
+            GuardOutcome::RefusedRemovals => "refused_removals",
+            GuardOutcome::Forced => "forced",
+            GuardOutcome::Failed => "failed",
+        }
+    }
+
+    pub fn is_refusal(self) -> bool {
+        matches!(self, GuardOutcome::RefusedUnexplained | GuardOutcome::RefusedRemovals)
+    }
+}
+
+/// One publication attempt of one zone, as recorded for the admin UI, `/metrics` and the next
+/// export (which compares against the last published one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneRun {
+    pub zone: String,
+    pub at: Timestamp,
+    pub outcome: GuardOutcome,
+    /// The serial written (published, forced) or the serial of the publication kept.
+    pub serial: u32,
+    /// Delegations in the zone written (or that would have been written).
+    pub delegations: u64,
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+    /// Differences the journal does not explain.
+    pub unexplained: u64,
+    /// A few names of each kind of difference, for the operator.
+    pub sample_added: Vec<String>,
+    pub sample_removed: Vec<String>,
+    pub sample_changed: Vec<String>,
+    pub sample_unexplained: Vec<String>,
+    /// The journal sequence the publication covers (every change up to it is in the file).
+    pub journal_seq: u64,
+    /// Fingerprint of the configuration that shapes the zone (SOA values, NS, layout, check
+    /// modes): a change of it explains differences the journal does not hold.
+    pub config_digest: [u8; 32],
+    /// What went wrong (failed) or why an admin forced it, and who.
+    pub note: String,
+    /// The reload command's and NOTIFY's outcome after publishing.
+    pub after_publish: Vec<String>,
+    pub file: String,
+    pub millis: u64,
+}
+
+/// Transport of one nameserver-check query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// One query of a nameserver check: which host, which address, which transport, and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerCheck {
+    pub host: String,
+    /// None when the host had no address (not resolvable, no resolver).
+    pub address: Option<IpAddr>,
+    /// None when no query was sent (no address, address not allowed).
+    pub transport: Option<Transport>,
+    pub ok: bool,
+    /// `ok`, `timeout`, `REFUSED`, `not authoritative (no AA)`, ...
+    pub reason: String,
+}
+
+/// The nameserver check of one domain (POLICY.md section 3, "Nameserver check").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsCheck {
+    pub domain: String,
+    /// The nameservers this check was about (a check of an older set does not count).
+    pub nameservers: Vec<Nameserver>,
+    pub at: Timestamp,
+    pub passed: bool,
+    pub servers: Vec<ServerCheck>,
+    /// Since when this set of nameservers has been failing.
+    pub failing_since: Option<Timestamp>,
+    /// Checks of this set so far.
+    pub attempts: u32,
+    /// Whether the registrar was told (poll message) that the check keeps failing.
+    pub notified: bool,
+    /// The last set of nameservers that passed: under `require`, kept in the zone until the
+    /// new set passes.
+    pub passed_nameservers: Option<Vec<Nameserver>>,
+}

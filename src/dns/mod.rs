@@ -1,0 +1,1 @@
+//! DNS messages and sockets: the nameserver check, NOTIFY.
