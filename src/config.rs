@@ -39,6 +39,56 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     smtp: Option<RawSmtp>,
+    #[serde(default)]
+    zone: Option<RawZone>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZone {
+    dir: Option<PathBuf>,
+    interval_minutes: Option<u32>,
+    removal_cap_percent: Option<f64>,
+    removal_cap_count: Option<u64>,
+    reload_command: Option<Vec<String>>,
+    notify: Option<Vec<String>>,
+    #[serde(default)]
+    check: RawZoneCheck,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZoneCheck {
+    port: Option<u16>,
+    resolver: Option<String>,
+    allow_loopback: Option<bool>,
+    retry_minutes: Option<Vec<u32>>,
+    interval_secs: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTldZone {
+    primary: Option<String>,
+    mailbox: Option<String>,
+    ttl: Option<u32>,
+    soa_ttl: Option<u32>,
+    refresh: Option<u32>,
+    retry: Option<u32>,
+    expire: Option<u32>,
+    minimum: Option<u32>,
+    #[serde(default)]
+    nameservers: Vec<RawZoneNameserver>,
+    #[serde(default)]
+    separate: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZoneNameserver {
+    name: String,
+    #[serde(default)]
+    addresses: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +184,8 @@ struct RawTld {
     policy: Option<ProfileOverrides>,
     #[serde(default)]
     prices: Option<RawPrices>,
+    #[serde(default)]
+    zone: RawTldZone,
 }
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +234,62 @@ pub struct TldSettings {
     pub name: String,
     /// The TLD's default prices (a registrar may have its own).
     pub prices: Prices,
+    /// What the TLD's zone file says about itself.
+    pub zone: TldZone,
+}
+
+/// The apex of a TLD's zone (and of its second-level zones published apart): SOA values, TTLs,
+/// the TLD's own nameservers, and which second-level zones are zones of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TldZone {
+    /// SOA MNAME (the primary), absolute without the trailing dot.
+    pub primary: String,
+    /// SOA RNAME as a mailbox in DNS form (`hostmaster.dns.pt`).
+    pub mailbox: String,
+    /// TTL of the TLD's NS records, the delegations, glue and DS.
+    pub ttl: u32,
+    pub soa_ttl: u32,
+    pub refresh: u32,
+    pub retry: u32,
+    pub expire: u32,
+    /// SOA MINIMUM: the negative-caching TTL (RFC 2308).
+    pub minimum: u32,
+    /// The TLD's own nameservers, with their addresses (written where the zone holds them).
+    pub nameservers: Vec<crate::model::Nameserver>,
+    /// Second-level zones published as zones of their own, delegated from the TLD's zone.
+    pub separate: Vec<String>,
+}
+
+/// Zone publication: where, how often, the guard's removal cap, what runs after publishing,
+/// and the nameserver check's network settings.
+#[derive(Debug, Clone)]
+pub struct ZoneSettings {
+    /// Whether the `[zone]` table was given: the server publishes on its interval and runs the
+    /// nameserver checks only then (`nicbox zone export` works either way).
+    pub enabled: bool,
+    pub dir: PathBuf,
+    /// Minutes between publications (only when something changed); 0: on demand only.
+    pub interval_minutes: u32,
+    /// Refuse a publication that removes more than this share of the delegations last
+    /// published (percent) ...
+    pub removal_cap_percent: f64,
+    /// ... or, when set, more than this many.
+    pub removal_cap_count: Option<u64>,
+    /// Run after each publication, with `{zone}` and `{file}` replaced (for example
+    /// `["knotc", "zone-reload", "{zone}"]`).
+    pub reload_command: Vec<String>,
+    /// DNS NOTIFY (RFC 1996) goes here after each publication.
+    pub notify: Vec<SocketAddr>,
+    /// Port queried on nameservers by the check (53).
+    pub check_port: u16,
+    /// Where nameservers without glue are resolved; None: they are not (the check fails them).
+    pub check_resolver: Option<SocketAddr>,
+    /// Whether the check may query loopback addresses (tests).
+    pub check_allow_loopback: bool,
+    /// Waits between the retries of a failing check; the last one repeats.
+    pub check_retry_minutes: Vec<u32>,
+    /// Seconds between rounds of the checker.
+    pub check_interval_secs: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +306,7 @@ pub struct Settings {
     pub log_level: String,
     pub log_json: bool,
     pub smtp: Option<SmtpSettings>,
+    pub zone: ZoneSettings,
 }
 
 impl Settings {
@@ -354,7 +463,8 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
                 }
             }
         };
-        tlds.push(TldSettings { name: name.clone(), prices });
+        let zone = tld_zone(&key, &name, &profile, t.zone)?;
+        tlds.push(TldSettings { name: name.clone(), prices, zone });
         policies.push(TldPolicy { tld: name, profile, reserved, blocked });
     }
     let log_level = raw.log.level.unwrap_or_else(|| "info".into());
@@ -395,6 +505,7 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
             Some(SmtpSettings { host, port, from: m.from, tls, username: m.username, password: m.password })
         }
     };
+    let zone = zone_settings(raw.zone, &resolve, &resolve(&raw.data_dir))?;
     let public_url = raw
         .registry
         .public_url
@@ -412,6 +523,134 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
         log_level,
         log_json,
         smtp,
+        zone,
+    })
+}
+
+/// A host name as the zone file needs it: lower case, no trailing dot, LDH labels.
+fn host_name(key: &str, v: &str) -> Result<String, ConfigError> {
+    let h = v.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok { Ok(h) } else { Err(bad(format!("{key}: `{v}` is not a host name"))) }
+}
+
+fn tld_zone(key: &str, tld: &str, profile: &Profile, raw: RawTldZone) -> Result<TldZone, ConfigError> {
+    let primary = match raw.primary {
+        Some(p) => host_name(&format!("{key}.zone.primary"), &p)?,
+        None => raw.nameservers.first().map(|n| n.name.trim_end_matches('.').to_ascii_lowercase()).unwrap_or_else(|| format!("ns1.nic.{tld}")),
+    };
+    let mailbox = host_name(&format!("{key}.zone.mailbox"), &raw.mailbox.unwrap_or_else(|| format!("hostmaster.nic.{tld}")).replace('@', "."))?;
+    let mut nameservers = Vec::new();
+    for (i, n) in raw.nameservers.into_iter().enumerate() {
+        let k = format!("{key}.zone.nameservers[{i}]");
+        let name = host_name(&format!("{k}.name"), &n.name)?;
+        let mut addresses = Vec::new();
+        for a in &n.addresses {
+            addresses.push(a.parse::<std::net::IpAddr>().map_err(|_| bad(format!("{k}.addresses: `{a}` is not an IP address")))?);
+        }
+        addresses.sort();
+        addresses.dedup();
+        let inside = name == tld || name.ends_with(&format!(".{tld}"));
+        if inside && addresses.is_empty() {
+            return Err(bad(format!("{k}: {name} is inside .{tld} and needs addresses")));
+        }
+        nameservers.push(crate::model::Nameserver { name, addresses });
+    }
+    nameservers.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut separate = Vec::new();
+    for z in raw.separate {
+        let z = z.trim().trim_end_matches('.').to_ascii_lowercase();
+        if z == tld || !profile.has_zone(&z) {
+            return Err(bad(format!("{key}.zone.separate: `{z}` is not a second-level zone of .{tld}")));
+        }
+        separate.push(z);
+    }
+    if !separate.is_empty() && nameservers.is_empty() {
+        return Err(bad(format!("{key}.zone.separate: zones published apart are delegated to the TLD's nameservers: give {key}.zone.nameservers")));
+    }
+    let z = TldZone {
+        primary,
+        mailbox,
+        ttl: raw.ttl.unwrap_or(86_400),
+        soa_ttl: raw.soa_ttl.unwrap_or(3_600),
+        refresh: raw.refresh.unwrap_or(3_600),
+        retry: raw.retry.unwrap_or(900),
+        expire: raw.expire.unwrap_or(1_209_600),
+        minimum: raw.minimum.unwrap_or(3_600),
+        nameservers,
+        separate,
+    };
+    let checks = [
+        ("ttl", z.ttl, 60, 604_800),
+        ("soa_ttl", z.soa_ttl, 60, 604_800),
+        ("refresh", z.refresh, 60, 2_419_200),
+        ("retry", z.retry, 60, 2_419_200),
+        ("expire", z.expire, 3_600, 31_536_000),
+        ("minimum", z.minimum, 0, 86_400),
+    ];
+    for (k, v, lo, hi) in checks {
+        if !(lo..=hi).contains(&v) {
+            return Err(bad(format!("{key}.zone.{k}: {v} is outside {lo}..={hi}")));
+        }
+    }
+    if z.expire <= z.refresh + z.retry {
+        return Err(bad(format!("{key}.zone.expire: must be longer than refresh + retry")));
+    }
+    Ok(z)
+}
+
+fn zone_settings(raw: Option<RawZone>, resolve: &dyn Fn(&Path) -> PathBuf, data_dir: &Path) -> Result<ZoneSettings, ConfigError> {
+    let enabled = raw.is_some();
+    let raw = raw.unwrap_or_default();
+    let removal_cap_percent = raw.removal_cap_percent.unwrap_or(5.0);
+    if !(0.0..=100.0).contains(&removal_cap_percent) {
+        return Err(bad(format!("zone.removal_cap_percent: {removal_cap_percent} is outside 0..=100")));
+    }
+    let interval_minutes = raw.interval_minutes.unwrap_or(15);
+    if interval_minutes > 10_080 {
+        return Err(bad(format!("zone.interval_minutes: {interval_minutes} is outside 0..=10080")));
+    }
+    let reload_command = raw.reload_command.unwrap_or_default();
+    if reload_command.first().is_some_and(|c| c.trim().is_empty()) {
+        return Err(bad("zone.reload_command: the first element is the program to run"));
+    }
+    let mut notify = Vec::new();
+    for a in raw.notify.unwrap_or_default() {
+        notify.push(a.parse::<SocketAddr>().map_err(|_| bad(format!("zone.notify: `{a}` is not an address:port")))?);
+    }
+    let check_resolver = match raw.check.resolver.as_deref() {
+        None | Some("none") => None,
+        Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| bad(format!("zone.check.resolver: `{a}` is not an address:port (or \"none\")")))?),
+    };
+    let check_retry_minutes = raw.check.retry_minutes.unwrap_or_else(|| vec![5, 15, 60, 240]);
+    if check_retry_minutes.is_empty() || check_retry_minutes.len() > 20 || check_retry_minutes.iter().any(|m| !(1..=10_080).contains(m)) {
+        return Err(bad("zone.check.retry_minutes: 1 to 20 waits, each 1 to 10080 minutes"));
+    }
+    let check_interval_secs = raw.check.interval_secs.unwrap_or(10);
+    if !(1..=3_600).contains(&check_interval_secs) {
+        return Err(bad(format!("zone.check.interval_secs: {check_interval_secs} is outside 1..=3600")));
+    }
+    Ok(ZoneSettings {
+        enabled,
+        dir: raw.dir.map(|d| resolve(&d)).unwrap_or_else(|| data_dir.join("zones")),
+        interval_minutes,
+        removal_cap_percent,
+        removal_cap_count: raw.removal_cap_count,
+        reload_command,
+        notify,
+        check_port: raw.check.port.unwrap_or(53),
+        check_resolver,
+        check_allow_loopback: raw.check.allow_loopback.unwrap_or(false),
+        check_retry_minutes,
+        check_interval_secs,
     })
 }
 

@@ -575,6 +575,8 @@ pub struct ZoneRun {
     /// Fingerprint of the configuration that shapes the zone (SOA values, NS, layout, check
     /// modes): a change of it explains differences the journal does not hold.
     pub config_digest: [u8; 32],
+    /// SHA-256 of the zone's content with the serial left out: equal content, no new serial.
+    pub content_digest: [u8; 32],
     /// What went wrong (failed) or why an admin forced it, and who.
     pub note: String,
     /// The reload command's and NOTIFY's outcome after publishing.

@@ -20,7 +20,7 @@ pub use data::is_country_code;
 pub use fiscal::{FiscalIdError, check_fiscal_id};
 pub use lists::{ListEntry, ListError, MAX_ENTRIES, MAX_FILE_BYTES, MAX_LINE_BYTES, NameList};
 pub use name::{MAX_INPUT_BYTES, MAX_NAME_BYTES, Name, NameError};
-pub use profile::{Profile, ProfileOverrides, RegistrantChangeMode, RegistrationMode};
+pub use profile::{DelegationCheck, Profile, ProfileOverrides, RegistrantChangeMode, RegistrationMode};
 
 /// The policy of one TLD: its profile and its lists.
 #[derive(Clone, Debug, PartialEq)]

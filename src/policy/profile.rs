@@ -27,6 +27,28 @@ pub enum RegistrantChangeMode {
     Review,
 }
 
+/// Whether the registry checks a domain's nameservers before delegating it (POLICY.md section 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DelegationCheck {
+    /// No check.
+    Off,
+    /// Checked and reported; the domain is delegated whatever the outcome.
+    Warn,
+    /// A domain enters the zone only once its nameservers pass (the .pt rule).
+    Require,
+}
+
+impl DelegationCheck {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DelegationCheck::Off => "off",
+            DelegationCheck::Warn => "warn",
+            DelegationCheck::Require => "require",
+        }
+    }
+}
+
 /// Every policy value of a TLD.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +93,9 @@ pub struct Profile {
     pub registrant_change_review_hours: u32,
     /// Days after which a registrar is told to fix a failing nameserver configuration.
     pub nameserver_fix_days: u32,
+    /// Whether nameservers are checked before delegation, and whether a failure holds the
+    /// domain out of the zone.
+    pub delegation_check: DelegationCheck,
     /// Maximum number of nameservers of a domain.
     pub nameservers_max: usize,
     /// Fewer nameservers than this: registered but not delegated (`inactive`).
@@ -105,6 +130,7 @@ pub struct ProfileOverrides {
     pub auth_code_valid_days: Option<u32>,
     pub registrant_change_review_hours: Option<u32>,
     pub nameserver_fix_days: Option<u32>,
+    pub delegation_check: Option<DelegationCheck>,
     pub nameservers_max: Option<usize>,
     pub nameservers_min_delegated: Option<usize>,
     pub tech_required: Option<bool>,
@@ -144,6 +170,7 @@ impl Profile {
             auth_code_valid_days: 30,
             registrant_change_review_hours: 48,
             nameserver_fix_days: 5,
+            delegation_check: DelegationCheck::Require,
             nameservers_max: 13,
             nameservers_min_delegated: 2,
             tech_required: true,
@@ -222,6 +249,7 @@ impl Profile {
                 .registrant_change_review_hours
                 .unwrap_or(self.registrant_change_review_hours),
             nameserver_fix_days: o.nameserver_fix_days.unwrap_or(self.nameserver_fix_days),
+            delegation_check: o.delegation_check.unwrap_or(self.delegation_check),
             nameservers_max: o.nameservers_max.unwrap_or(self.nameservers_max),
             nameservers_min_delegated: o.nameservers_min_delegated.unwrap_or(self.nameservers_min_delegated),
             tech_required: o.tech_required.unwrap_or(self.tech_required),

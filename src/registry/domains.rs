@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{Code, RegistryError, err};
 use super::registrars::charge;
 use super::{Registry, put_domain_counted, random_code, record, validate};
+use crate::policy::DelegationCheck;
 use crate::limits::{AUTH_CODE_CHARS, CHECK_NAMES_MAX, HISTORY_ENTRIES_MAX, NAME_INPUT_BYTES_MAX};
 use crate::model::{Actor, Contact, Domain, HistoryEntry, Snapshot, Status, Timestamp};
 use crate::policy::{Name, NameError, Profile};
@@ -651,6 +652,11 @@ impl Registry {
         }
         if d.has(Status::PendingDelete) {
             d.deleted = Some(now);
+        }
+        // The registry it comes from delegated it: a migration keeps its delegations in the
+        // zone instead of holding every one back until a check passes.
+        if self.policy().tlds.iter().any(|t| t.tld == d.tld && t.profile.delegation_check != DelegationCheck::Off) {
+            super::zone::grandfather_check(tx, &d, now)?;
         }
         put_domain_counted(tx, self.policy(), None, &mut d)?;
         tx.counter_add(&format!("created.day:{}", created.day_key()), 1)?;

@@ -17,6 +17,7 @@ mod registrars;
 mod users;
 mod validate;
 mod writer;
+pub mod zone;
 
 use std::sync::Arc;
 
@@ -276,7 +277,8 @@ pub(crate) fn put_domain_counted(
     new.due = due_of(policy, new);
     let old_keys = old.map(|o| counter_keys(policy, o)).unwrap_or_default();
     tx.put_domain(old, new)?;
-    tx.counters_move(&old_keys, &counter_keys(policy, new))
+    tx.counters_move(&old_keys, &counter_keys(policy, new))?;
+    zone::domain_written(tx, policy, old, Some(new))
 }
 
 /// Writes a changed domain with its history entry (before and after): the common end of the
@@ -310,7 +312,8 @@ pub(crate) fn commit_domain(
 /// Removes a domain (purge) with its indexes and counters; its history stays.
 pub(crate) fn remove_domain_counted(tx: &mut WriteTx, policy: &Policy, old: &Domain) -> Result<(), StoreError> {
     tx.remove_domain(old)?;
-    tx.counters_move(&counter_keys(policy, old), &[])
+    tx.counters_move(&counter_keys(policy, old), &[])?;
+    zone::domain_written(tx, policy, Some(old), None)
 }
 
 /// Appends one history entry for `object` (`domain:NAME`, `contact:HANDLE`...).

@@ -18,8 +18,9 @@ use redb::{
 };
 
 use crate::model::{
-    Contact, ContactView, DisclosureRequest, Domain, DomainView, HistoryEntry, IdempotencyRecord, LedgerEntry,
-    PollMessage, QueryLogBlock, QueryLogEntry, Registrar, Session, Suspension, Timestamp, User,
+    Contact, ContactView, DisclosureRequest, Domain, DomainView, HistoryEntry, IdempotencyRecord, JournalEntry,
+    LedgerEntry, NsCheck, PollMessage, QueryLogBlock, QueryLogEntry, Registrar, Session, Suspension, Timestamp, User,
+    ZoneRun,
 };
 
 /// Schema version of the database layout this binary writes. A file with a newer version is
@@ -80,6 +81,23 @@ const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
 /// (registrar id, global sequence) -> LedgerEntry
 const LEDGER: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("ledger");
+/// (TLD, domain name, journal sequence) -> JournalEntry: every change of a delegation, written
+/// in the same transaction as the change. Grouped by name so that an export can walk it beside
+/// the domains and the previous publication in one merge, with flat memory.
+const ZONE_JOURNAL: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("zone_journal");
+/// `published:<zone>` and `attempt:<zone>` -> ZoneRun: the last publication of each zone and the
+/// last attempt (which may have been refused).
+const ZONE_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("zone_state");
+/// (zone, sequence) -> ZoneRun: every publication attempt, for the admin UI (bounded per zone).
+const ZONE_RUNS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("zone_runs");
+/// Domain name -> NsCheck: the last nameserver check of each domain.
+const NS_CHECKS: TableDefinition<&str, &[u8]> = TableDefinition::new("ns_checks");
+/// (due time, domain name): domains whose nameservers are to be checked, by when.
+const NS_CHECK_DUE: TableDefinition<(i64, &str), ()> = TableDefinition::new("ns_check_due");
+/// Domain name -> due time: the reverse of `ns_check_due`, to move an entry.
+const NS_CHECK_DUE_OF: TableDefinition<&str, i64> = TableDefinition::new("ns_check_due_of");
+/// Zone runs kept per zone.
+const ZONE_RUNS_KEPT: u64 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -348,6 +366,12 @@ fn backup_from(src: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreE
     entries += copy_table(src, &txn, USERS)?;
     entries += copy_table(src, &txn, HISTORY)?;
     entries += copy_table(src, &txn, LEDGER)?;
+    entries += copy_table(src, &txn, ZONE_JOURNAL)?;
+    entries += copy_table(src, &txn, ZONE_STATE)?;
+    entries += copy_table(src, &txn, ZONE_RUNS)?;
+    entries += copy_table(src, &txn, NS_CHECKS)?;
+    entries += copy_table(src, &txn, NS_CHECK_DUE)?;
+    entries += copy_table(src, &txn, NS_CHECK_DUE_OF)?;
     txn.commit()?;
     drop(db);
     std::fs::rename(&tmp, out).map_err(|e| StoreError::Db(format!("rename {}: {e}", tmp.display())))?;
@@ -776,6 +800,72 @@ macro_rules! read_methods {
             Ok(out)
         }
 
+        /// The last nameserver check of a domain.
+        pub fn ns_check(&self, name: &str) -> Result<Option<NsCheck>, StoreError> {
+            let t = match self.txn.open_table(NS_CHECKS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            t.get(name)?.map(|v| codec::decode(v.value())).transpose()
+        }
+
+        /// Domains whose nameserver check is due by `until`, oldest first, at most `limit`.
+        pub fn ns_checks_due(&self, until: Timestamp, limit: usize) -> Result<Vec<String>, StoreError> {
+            let t = match self.txn.open_table(NS_CHECK_DUE) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut out = Vec::new();
+            for item in t.range((i64::MIN, "")..=(until.0, "\u{10FFFF}"))? {
+                let (k, _) = item?;
+                out.push(k.value().1.to_string());
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        }
+
+        /// When a domain's nameserver check is next due, if it is queued.
+        pub fn ns_check_due_of(&self, name: &str) -> Result<Option<Timestamp>, StoreError> {
+            let t = match self.txn.open_table(NS_CHECK_DUE_OF) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            Ok(t.get(name)?.map(|v| Timestamp(v.value())))
+        }
+
+        /// `published:<zone>` or `attempt:<zone>`.
+        pub fn zone_state(&self, key: &str) -> Result<Option<ZoneRun>, StoreError> {
+            let t = match self.txn.open_table(ZONE_STATE) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            t.get(key)?.map(|v| codec::decode(v.value())).transpose()
+        }
+
+        /// A zone's publication attempts, newest first, at most `limit`.
+        pub fn zone_runs(&self, zone: &str, limit: usize) -> Result<Vec<ZoneRun>, StoreError> {
+            let t = match self.txn.open_table(ZONE_RUNS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut out = Vec::new();
+            for item in t.range((zone, 0u64)..=(zone, u64::MAX))?.rev() {
+                let (_, v) = item?;
+                out.push(codec::decode(v.value())?);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        }
+
         pub fn count_domains(&self) -> Result<u64, StoreError> {
             let t = self.txn.open_table(DOMAINS)?;
             Ok(t.len()?)
@@ -879,6 +969,94 @@ impl ReadTx {
         Ok(())
     }
 
+    /// Journal entries of a TLD with a sequence above `after_seq` and at most `upto_seq`, in
+    /// (name, sequence) order: `f(name, seq, entry)`. Streams; holds nothing.
+    pub fn for_each_journal_entry(
+        &self,
+        tld: &str,
+        after_seq: u64,
+        upto_seq: u64,
+        mut f: impl FnMut(&str, u64, JournalEntry) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let t = match self.txn.open_table(ZONE_JOURNAL) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        for item in t.range((tld, "", 0u64)..)? {
+            let (k, v) = item?;
+            let (t2, name, seq) = k.value();
+            if t2 != tld {
+                break;
+            }
+            if seq > after_seq && seq <= upto_seq {
+                f(name, seq, codec::decode(v.value())?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A pull cursor over a TLD's journal entries with a sequence in (`after_seq`, `upto_seq`],
+    /// in (name, sequence) order: the zone export merges it with the domains and the previous
+    /// publication.
+    pub fn journal_cursor(&self, tld: &str, after_seq: u64, upto_seq: u64) -> Result<JournalCursor, StoreError> {
+        let range = match self.txn.open_table(ZONE_JOURNAL) {
+            Ok(t) => Some(t.range((tld, "", 0u64)..)?),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(JournalCursor { range, tld: tld.to_string(), after_seq, upto_seq })
+    }
+
+    /// The last sequence number handed out by a named sequence (0 when never used).
+    pub fn seq_value(&self, name: &str) -> Result<u64, StoreError> {
+        Ok(u64::try_from(self.counter(&format!("seq:{name}"))?).unwrap_or(0))
+    }
+
+    /// Every domain with its nameserver check, in name order (the zone export's scan). Both
+    /// tables are keyed by the domain name, so they are walked side by side (a lookup per
+    /// domain would cost as much as the rest of the export).
+    pub fn for_each_domain_with_check(
+        &self,
+        mut f: impl FnMut(Domain, Option<NsCheck>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let t = self.txn.open_table(DOMAINS)?;
+        let checks = match self.txn.open_table(NS_CHECKS) {
+            Ok(c) => Some(c),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let mut check_iter = match &checks {
+            Some(c) => Some(c.iter()?),
+            None => None,
+        };
+        let mut pending: Option<(String, NsCheck)> = None;
+        let mut exhausted = check_iter.is_none();
+        for item in t.iter()? {
+            let (k, v) = item?;
+            let name = k.value();
+            // Move the check cursor up to this name.
+            while !exhausted && pending.as_ref().is_none_or(|(n, _)| n.as_str() < name) {
+                match check_iter.as_mut().and_then(|i| i.next()) {
+                    Some(item) => {
+                        let (ck, cv) = item?;
+                        pending = Some((ck.value().to_string(), codec::decode(cv.value())?));
+                    }
+                    None => {
+                        exhausted = true;
+                        pending = None;
+                    }
+                }
+            }
+            let check = match &pending {
+                Some((n, _)) if n == name => pending.take().map(|(_, c)| c),
+                _ => None,
+            };
+            f(codec::decode(v.value())?, check)?;
+        }
+        Ok(())
+    }
+
     /// Consistency audit: every index entry points at its record and every record is indexed,
     /// and the domain counters equal a count. Returns the problems found (empty when sound).
     pub fn audit(&self, counter_keys: &dyn Fn(&Domain) -> Vec<String>) -> Result<Vec<String>, StoreError> {
@@ -960,6 +1138,36 @@ impl ReadTx {
     }
 }
 
+/// See [`ReadTx::journal_cursor`].
+pub struct JournalCursor {
+    range: Option<redb::Range<'static, (&'static str, &'static str, u64), &'static [u8]>>,
+    tld: String,
+    after_seq: u64,
+    upto_seq: u64,
+}
+
+impl Iterator for JournalCursor {
+    type Item = Result<(String, u64, JournalEntry), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let range = self.range.as_mut()?;
+        loop {
+            let (k, v) = match range.next()? {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let (tld, name, seq) = k.value();
+            if tld != self.tld {
+                self.range = None;
+                return None;
+            }
+            if seq > self.after_seq && seq <= self.upto_seq {
+                return Some(codec::decode(v.value()).map(|e| (name.to_string(), seq, e)));
+            }
+        }
+    }
+}
+
 /// A write transaction, owned by the registry's writer. It counts its mutations, so the writer
 /// knows whether a command that failed left something behind.
 pub struct WriteTx {
@@ -1002,6 +1210,12 @@ impl WriteTx {
         self.txn.open_table(USERS)?;
         self.txn.open_table(HISTORY)?;
         self.txn.open_table(LEDGER)?;
+        self.txn.open_table(ZONE_JOURNAL)?;
+        self.txn.open_table(ZONE_STATE)?;
+        self.txn.open_table(ZONE_RUNS)?;
+        self.txn.open_table(NS_CHECKS)?;
+        self.txn.open_table(NS_CHECK_DUE)?;
+        self.txn.open_table(NS_CHECK_DUE_OF)?;
         Ok(())
     }
 
@@ -1388,6 +1602,103 @@ impl WriteTx {
             recs.remove((reg.as_str(), key.as_str()))?;
         }
         Ok(old.len())
+    }
+
+    /// Appends a journal entry for a delegation change (sequence from `next_seq("zone_journal")`).
+    pub fn append_journal(&mut self, tld: &str, name: &str, seq: u64, e: &JournalEntry) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(e)?;
+        self.txn.open_table(ZONE_JOURNAL)?.insert((tld, name, seq), bytes.as_slice())?;
+        Ok(())
+    }
+
+    /// Removes a TLD's journal entries of sequence `upto_seq` and below (retention), at most
+    /// `limit`; returns how many went.
+    pub fn purge_journal(&mut self, tld: &str, upto_seq: u64, limit: usize) -> Result<usize, StoreError> {
+        let mut t = self.txn.open_table(ZONE_JOURNAL)?;
+        let mut doomed: Vec<(String, u64)> = Vec::new();
+        for item in t.range((tld, "", 0u64)..)? {
+            let (k, _) = item?;
+            let (t2, name, seq) = k.value();
+            if t2 != tld || doomed.len() >= limit {
+                break;
+            }
+            if seq <= upto_seq {
+                doomed.push((name.to_string(), seq));
+            }
+        }
+        for (name, seq) in &doomed {
+            t.remove((tld, name.as_str(), *seq))?;
+        }
+        if !doomed.is_empty() {
+            self.writes += 1;
+        }
+        Ok(doomed.len())
+    }
+
+    pub fn put_ns_check(&mut self, c: &NsCheck) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(c)?;
+        self.txn.open_table(NS_CHECKS)?.insert(c.domain.as_str(), bytes.as_slice())?;
+        Ok(())
+    }
+
+    pub fn remove_ns_check(&mut self, name: &str) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.txn.open_table(NS_CHECKS)?.remove(name)?;
+        self.set_ns_check_due(name, None)
+    }
+
+    /// Queues (or moves, or with None removes) a domain's nameserver check.
+    pub fn set_ns_check_due(&mut self, name: &str, due: Option<Timestamp>) -> Result<(), StoreError> {
+        let mut of = self.txn.open_table(NS_CHECK_DUE_OF)?;
+        let old = of.get(name)?.map(|v| v.value());
+        if old == due.map(|d| d.0) {
+            return Ok(());
+        }
+        self.writes += 1;
+        let mut q = self.txn.open_table(NS_CHECK_DUE)?;
+        if let Some(o) = old {
+            q.remove((o, name))?;
+        }
+        match due {
+            Some(d) => {
+                q.insert((d.0, name), ())?;
+                of.insert(name, d.0)?;
+            }
+            None => {
+                of.remove(name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a publication attempt: as the zone's last attempt, in its run history (the
+    /// oldest beyond the bound dropped) and, when it published, as its last publication.
+    pub fn put_zone_run(&mut self, run: &ZoneRun, published: bool) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(run)?;
+        let mut state = self.txn.open_table(ZONE_STATE)?;
+        state.insert(format!("attempt:{}", run.zone).as_str(), bytes.as_slice())?;
+        if published {
+            state.insert(format!("published:{}", run.zone).as_str(), bytes.as_slice())?;
+        }
+        drop(state);
+        let seq = self.next_seq("zone_runs")?;
+        let mut runs = self.txn.open_table(ZONE_RUNS)?;
+        runs.insert((run.zone.as_str(), seq), bytes.as_slice())?;
+        let count = runs.range((run.zone.as_str(), 0u64)..=(run.zone.as_str(), u64::MAX))?.count() as u64;
+        if count > ZONE_RUNS_KEPT {
+            let oldest: Vec<u64> = runs
+                .range((run.zone.as_str(), 0u64)..=(run.zone.as_str(), u64::MAX))?
+                .take((count - ZONE_RUNS_KEPT) as usize)
+                .filter_map(|i| i.ok().map(|(k, _)| k.value().1))
+                .collect();
+            for s in oldest {
+                runs.remove((run.zone.as_str(), s))?;
+            }
+        }
+        Ok(())
     }
 
     pub fn append_ledger(&mut self, e: &LedgerEntry) -> Result<(), StoreError> {

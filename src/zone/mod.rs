@@ -1,1 +1,207 @@
-//! Zone publication.
+//! Zone publication (the zones' files, the guard, what runs after publishing) and the
+//! nameserver checker that decides, under `delegation_check = "require"`, which domains may
+//! enter their zone.
+//!
+//! Reads go through the registry's snapshot, writes (the record of each attempt, check results)
+//! through its writer. `render` is the pure file format, `publish` the export with its guard;
+//! this module runs one publication at a time, records it, reloads the DNS server and sends
+//! NOTIFY, and runs the checker off the request path with bounded concurrency.
+
+pub mod publish;
+pub mod render;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use publish::{ExportError, Force, export, zone_file};
+
+use crate::model::{Actor, GuardOutcome, ZoneRun};
+use crate::registry::Registry;
+
+/// One publication at a time in this process (the interval, the admin button, the CLI).
+static EXPORT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Counters for `/metrics`, since the process started.
+pub static REFUSALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+pub static PUBLICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Publishes every zone now into `dir` (the configured directory when None): export through
+/// the guard, record each attempt, then for each zone published run the reload command and send
+/// NOTIFY. A refusal is logged, counted and recorded, and leaves the previous zone in place.
+pub async fn publish(
+    registry: &Registry,
+    dir: Option<PathBuf>,
+    force: Option<(Actor, String)>,
+) -> Result<Vec<ZoneRun>, ExportError> {
+    let _one = EXPORT_LOCK.lock().await;
+    let dir = dir.unwrap_or_else(|| registry.settings().zone.dir.clone());
+    let f = force.as_ref().map(|(a, r)| Force { who: a.to_string(), reason: r.clone() });
+    let reg = registry.clone();
+    let dir2 = dir.clone();
+    let mut runs = tokio::task::spawn_blocking(move || export(&reg, &dir2, f.as_ref()))
+        .await
+        .map_err(|e| ExportError::Io(format!("export task: {e}")))??;
+    for run in &mut runs {
+        match run.outcome {
+            GuardOutcome::Published | GuardOutcome::Forced => {
+                PUBLICATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(
+                    zone = %run.zone, serial = run.serial, delegations = run.delegations, added = run.added,
+                    removed = run.removed, changed = run.changed, forced = run.outcome == GuardOutcome::Forced,
+                    millis = run.millis, "zone published"
+                );
+                run.after_publish = after_publish(registry, run).await;
+            }
+            GuardOutcome::Unchanged => {
+                tracing::debug!(zone = %run.zone, serial = run.serial, "zone unchanged; not published");
+            }
+            _ => {
+                REFUSALS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    zone = %run.zone, outcome = run.outcome.as_str(), removed = run.removed,
+                    unexplained = run.unexplained, sample_removed = ?run.sample_removed,
+                    sample_unexplained = ?run.sample_unexplained, note = %run.note,
+                    "zone publication refused by the guard; the previous zone stays published"
+                );
+            }
+        }
+        if run.outcome != GuardOutcome::Unchanged {
+            registry.record_zone_run(run.clone(), force.as_ref().map(|(a, _)| a.clone())).await?;
+        }
+    }
+    purge_journal(registry).await;
+    Ok(runs)
+}
+
+/// Drops journal entries that every zone of a TLD has published (the next issue keeps a
+/// window of them for IXFR).
+async fn purge_journal(registry: &Registry) {
+    for t in &registry.settings().tlds {
+        let mut covered = u64::MAX;
+        for zone in std::iter::once(&t.name).chain(&t.zone.separate) {
+            match registry.zone_state(zone) {
+                Ok((Some(p), _)) => covered = covered.min(p.journal_seq),
+                _ => covered = 0,
+            }
+        }
+        if covered > 0
+            && covered < u64::MAX
+            && let Err(e) = registry.purge_journal(&t.name, covered).await
+        {
+            tracing::warn!(error = %e, tld = %t.name, "journal purge failed; it runs again after the next publication");
+        }
+    }
+}
+
+/// The reload command and NOTIFY for one published zone; each outcome as a line.
+async fn after_publish(registry: &Registry, run: &ZoneRun) -> Vec<String> {
+    let zs = &registry.settings().zone;
+    let mut out = Vec::new();
+    if let Some((program, args)) = zs.reload_command.split_first() {
+        let args: Vec<String> = args.iter().map(|a| a.replace("{zone}", &run.zone).replace("{file}", &run.file)).collect();
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(&args).stdin(std::process::Stdio::null()).kill_on_drop(true);
+        let line = match tokio::time::timeout(
+            Duration::from_secs(crate::limits::RELOAD_TIMEOUT_SECS),
+            cmd.output(),
+        )
+        .await
+        {
+            Ok(Ok(o)) if o.status.success() => format!("reload: ok ({program})"),
+            Ok(Ok(o)) => {
+                let err = String::from_utf8_lossy(&o.stderr);
+                let text = String::from_utf8_lossy(&o.stdout);
+                let detail: String = format!("{} {}", err.trim(), text.trim()).chars().take(300).collect();
+                format!("reload: failed ({program}: {}): {}", o.status, detail.trim())
+            }
+            Ok(Err(e)) => format!("reload: failed: cannot run {program}: {e}"),
+            Err(_) => format!("reload: failed: {program} did not finish in {}s", crate::limits::RELOAD_TIMEOUT_SECS),
+        };
+        if line.starts_with("reload: failed") {
+            tracing::error!(zone = %run.zone, "{line}");
+        }
+        out.push(line);
+    }
+    let mut sends = tokio::task::JoinSet::new();
+    for target in zs.notify.iter().copied() {
+        let zone = run.zone.clone();
+        sends.spawn(async move { (target, crate::dns::notify::notify(target, &zone).await) });
+    }
+    while let Some(r) = sends.join_next().await {
+        if let Ok((target, r)) = r {
+            let line = match r {
+                Ok(()) => format!("notify {target}: ok"),
+                Err(e) => format!("notify {target}: failed: {e}"),
+            };
+            if line.contains("failed") {
+                tracing::warn!(zone = %run.zone, "{line}");
+            }
+            out.push(line);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The publication job: every `interval_minutes`, publishes when something changed (the export
+/// finds out cheaply: same content, same serial, nothing written).
+pub async fn run_publisher(registry: Registry, stop: impl std::future::Future<Output = ()>) {
+    let minutes = registry.settings().zone.interval_minutes;
+    if minutes == 0 {
+        stop.await;
+        return;
+    }
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_secs(u64::from(minutes) * 60));
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {
+                if let Err(e) = publish(&registry, None, None).await {
+                    tracing::error!(error = %e, "zone publication failed; it runs again at the next interval");
+                }
+            }
+        }
+    }
+}
+
+/// The nameserver checker: every few seconds, takes the domains whose check is due and checks
+/// them, a bounded number of queries in flight, and records each outcome through the writer.
+pub async fn run_checker(registry: Registry, stop: impl std::future::Future<Output = ()>) {
+    let zs = &registry.settings().zone;
+    let settings = Arc::new(crate::dns::check::CheckSettings::new(zs.check_port, zs.check_resolver, zs.check_allow_loopback));
+    let permits = Arc::new(tokio::sync::Semaphore::new(crate::limits::NS_CHECK_CONCURRENCY_MAX));
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_secs(u64::from(zs.check_interval_secs)));
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        let due = match registry.ns_checks_due(crate::limits::NS_CHECK_BATCH_MAX) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "nameserver checker cannot read its queue");
+                continue;
+            }
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for d in due {
+            let (reg, settings, permits) = (registry.clone(), settings.clone(), permits.clone());
+            tasks.spawn(async move {
+                let servers = crate::dns::check::check_domain(&d.domain, &d.nameservers, &settings, &permits).await;
+                let passed = crate::dns::check::passed(&servers);
+                if let Err(e) = reg.record_ns_check(&d.domain, d.nameservers, servers, passed).await {
+                    tracing::error!(error = %e, domain = %d.domain, "cannot record a nameserver check");
+                }
+            });
+        }
+        loop {
+            tokio::select! {
+                _ = &mut stop => { tasks.abort_all(); return; }
+                r = tasks.join_next() => if r.is_none() { break },
+            }
+        }
+    }
+}

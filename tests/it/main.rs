@@ -8,6 +8,7 @@ mod api;
 mod binary;
 mod common;
 mod contact;
+mod dnsd;
 mod lifecycle;
 mod openapi;
 mod rdap;
