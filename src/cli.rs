@@ -74,6 +74,26 @@ enum Command {
         config: PathBuf,
         file: PathBuf,
     },
+    /// The zones: publish them now.
+    Zone {
+        #[command(subcommand)]
+        command: ZoneCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZoneCommand {
+    /// Publish every zone now through the guard: writes DIR/<zone>.zone (beside a running server
+    /// through its control socket, or with the server stopped). Exit 1 when the guard refuses.
+    ///
+    /// Example: nicbox zone export --config /etc/nicbox/nicbox.toml --out /var/lib/nicbox/zones
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        /// Where the zone files go (default: the configured [zone] dir).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -225,6 +245,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Restore { config, from } => restore(&config, &from),
+        Command::Zone { command: ZoneCommand::Export { config, out } } => zone_export(&config, out),
         Command::Import { config, file } => {
             let settings = load(&config)?;
             let f = std::fs::File::open(&file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
@@ -325,6 +346,36 @@ fn backup(settings: &Settings, out: &Path) -> Result<crate::store::BackupReport,
         Err(StoreError::Db(_)) => Ok(Store::open(&settings.db_path())?.backup_to(out)?),
         Err(e) => Err(e.into()),
     }
+}
+
+fn zone_export(config: &Path, out: Option<PathBuf>) -> Result<(), Failure> {
+    let settings = load(config)?;
+    let out = out.map(|o| std::path::absolute(&o)).transpose()?;
+    let lines = match Registry::open(settings.clone()) {
+        Ok(reg) => {
+            let rt = runtime()?;
+            let result = rt.block_on(crate::zone::publish(&reg, out, None));
+            reg.close();
+            let runs = result.map_err(|e| match e {
+                crate::zone::ExportError::Config(m) => Failure::Usage(m),
+                other => Failure::Failed(other.to_string()),
+            })?;
+            let refused = runs.iter().any(|r| r.outcome.is_refusal());
+            (runs.iter().map(crate::zone::run_line).collect::<Vec<_>>(), !refused)
+        }
+        Err(StoreError::Busy) => {
+            let resp = crate::control::request(&settings.data_dir, &crate::control::Request::ZoneExport { out })
+                .map_err(|e| {
+                    Failure::Failed(format!("the database is busy and the server's control socket does not answer: {e}"))
+                })?;
+            (resp.lines, resp.ok)
+        }
+        Err(e) => return Err(Failure::Failed(e.to_string())),
+    };
+    for l in &lines.0 {
+        println!("{l}");
+    }
+    if lines.1 { Ok(()) } else { Err(Failure::Failed("the publication guard refused a zone; the previous zone stays published (see above)".into())) }
 }
 
 fn restore(config: &Path, from: &Path) -> Result<(), Failure> {

@@ -20,6 +20,8 @@ const REQUEST_BYTES_MAX: usize = 4_096;
 pub enum Request {
     Backup { out: PathBuf },
     Check,
+    /// Publishes the zones now into `out` (the configured directory when None).
+    ZoneExport { out: Option<PathBuf> },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,6 +36,18 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 
 fn handle(registry: &Registry, req: Request) -> Response {
     match req {
+        Request::ZoneExport { out } => {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return Response { ok: false, lines: vec!["internal error: no runtime".into()] };
+            };
+            match rt.block_on(crate::zone::publish(registry, out, None)) {
+                Ok(runs) => Response {
+                    ok: !runs.iter().any(|r| r.outcome.is_refusal()),
+                    lines: runs.iter().map(crate::zone::run_line).collect(),
+                },
+                Err(e) => Response { ok: false, lines: vec![e.to_string()] },
+            }
+        }
         Request::Backup { out } => {
             if out.exists() {
                 return Response {

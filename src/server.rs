@@ -150,8 +150,20 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
             }
         }
     });
+    let zone_tasks = if registry.settings().zone.enabled {
+        let (t1, t2) = (token.clone(), token.clone());
+        vec![
+            tokio::spawn(crate::zone::run_publisher(registry.clone(), async move { t1.cancelled().await })),
+            tokio::spawn(crate::zone::run_checker(registry.clone(), async move { t2.cancelled().await })),
+        ]
+    } else {
+        Vec::new()
+    };
     signals.wait().await;
     token.cancel();
+    for t in zone_tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), t).await;
+    }
     let _ = control.await;
     let _ = jobs.await;
     let _ = whois.await;

@@ -25,6 +25,45 @@ pub fn router() -> Router<AppState> {
         .route("/stats", get(stats))
         .route("/whois/suspensions", get(suspensions))
         .route("/whois/suspensions/{ip}", axum::routing::delete(lift))
+        .route("/zone/export", post(zone_export))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ZoneExport {
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Publishes the zones now (admin role). A refusal of the guard answers 409 with the counts;
+/// `{"force": true, "reason": "..."}` publishes anyway, recorded with who and why.
+async fn zone_export(
+    State(s): State<AppState>,
+    u: BasicUser,
+    body: axum::body::Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    u.require_admin()?;
+    let req: ZoneExport = if body.iter().all(u8::is_ascii_whitespace) {
+        ZoneExport { force: false, reason: None }
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::new(Code::InvalidRequest, format!("body: {e}")))?
+    };
+    let force = match (req.force, req.reason.map(|r| r.trim().to_string())) {
+        (false, _) => None,
+        (true, Some(r)) if !r.is_empty() && r.len() <= 500 => Some((Actor::User(u.0.name.clone()), r)),
+        (true, _) => return Err(ApiError::new(Code::InvalidRequest, "force needs a reason (1 to 500 bytes)")),
+    };
+    let runs = crate::zone::publish(&s.registry, None, force).await.map_err(|e| match e {
+        crate::zone::ExportError::Config(m) => ApiError::new(Code::Conflict, m),
+        other => ApiError::new(Code::Internal, other.to_string()),
+    })?;
+    let refused = runs.iter().any(|r| r.outcome.is_refusal());
+    let body = json!({ "zones": runs.iter().map(crate::zone::run_json).collect::<Vec<_>>() });
+    let status = if refused { axum::http::StatusCode::CONFLICT } else { axum::http::StatusCode::OK };
+    Ok((status, Json(body)).into_response())
 }
 
 /// The user behind HTTP Basic credentials.

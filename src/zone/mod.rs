@@ -205,3 +205,54 @@ pub async fn run_checker(registry: Registry, stop: impl std::future::Future<Outp
         }
     }
 }
+
+/// A publication attempt as JSON (the admin API and the command line).
+pub fn run_json(run: &ZoneRun) -> serde_json::Value {
+    serde_json::json!({
+        "zone": run.zone,
+        "file": run.file,
+        "serial": run.serial,
+        "delegations": run.delegations,
+        "published": matches!(run.outcome, GuardOutcome::Published | GuardOutcome::Forced),
+        "outcome": run.outcome.as_str(),
+        "added": run.added,
+        "removed": run.removed,
+        "changed": run.changed,
+        "unexplained": run.unexplained,
+        "sample_added": run.sample_added,
+        "sample_removed": run.sample_removed,
+        "sample_changed": run.sample_changed,
+        "sample_unexplained": run.sample_unexplained,
+        "note": run.note,
+        "after_publish": run.after_publish,
+        "at": run.at.to_rfc3339(),
+        "millis": run.millis,
+    })
+}
+
+/// One line per zone for the command line.
+pub fn run_line(run: &ZoneRun) -> String {
+    let mut line = format!(
+        "zone {}: {} serial {} ({} delegations; +{} -{} ~{}) {}",
+        run.zone,
+        run.outcome.as_str(),
+        run.serial,
+        run.delegations,
+        run.added,
+        run.removed,
+        run.changed,
+        run.file
+    );
+    if run.outcome.is_refusal() {
+        line.push_str(&format!(
+            "; refused: {}; removed e.g. {:?}; unexplained e.g. {:?}",
+            run.note, run.sample_removed, run.sample_unexplained
+        ));
+    } else if !run.note.is_empty() {
+        line.push_str(&format!("; {}", run.note));
+    }
+    for a in &run.after_publish {
+        line.push_str(&format!("; {a}"));
+    }
+    line
+}
