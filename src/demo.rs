@@ -53,6 +53,28 @@ create_premium = 15000
 renew = 1500
 transfer = 500
 restore = 3000
+
+# The demo's nameservers are fictitious: checked and reported, delegated all the same.
+[tld.policy]
+delegation_check = "warn"
+
+[tld.zone]
+primary = "a.nic.pt"
+mailbox = "hostmaster.nic.pt"
+nameservers = [
+  {{ name = "a.nic.pt", addresses = ["192.0.2.53", "2001:db8::53"] }},
+  {{ name = "b.nic.pt", addresses = ["198.51.100.53"] }},
+]
+
+# Zones are published into zones/ at start and every 15 minutes when something changed.
+[zone]
+dir = "zones"
+interval_minutes = 15
+
+[zone.check]
+# Where nameservers without glue would be resolved: none in the demo, so that it sends
+# nothing to the network (its glue is in documentation ranges, which are never queried).
+resolver = "none"
 "#
     )
 }
@@ -374,6 +396,32 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
         let c = registry.contact_create(id, contact_input(&mut rng, ContactKind::Organization, name.clone())).await?;
         tech.push(c.handle);
     }
+    // The hosting providers' own domains, with the glue of the nameservers many demo domains
+    // use: every nameserver inside .pt then has an address in the zone.
+    for (i, (id, _, _)) in registrars.iter().enumerate() {
+        let name = if id == "ptisp" { "ptisp.pt" } else { "amen.pt" };
+        let req = DomainCreate {
+            name: name.into(),
+            period_years: 5,
+            registrant: tech[i].clone(),
+            admin: tech[i].clone(),
+            tech: Some(tech[i].clone()),
+            billing: None,
+            nameservers: vec![
+                NameserverInput {
+                    name: format!("ns1.{name}"),
+                    addresses: vec![format!("192.0.2.{}", 10 + i), format!("2001:db8:53::{}", 10 + i)],
+                },
+                NameserverInput { name: format!("ns2.{name}"), addresses: vec![format!("198.51.100.{}", 10 + i)] },
+            ],
+            ds: vec![],
+            auto_renew: true,
+            registration_basis: None,
+            legitimacy: None,
+            owner_visible: Some(true),
+        };
+        registry.domain_create(id, req).await?;
+    }
 
     // Registrations spread over the last 90 days (registry time is moved back and forward
     // again), so that dates and the dashboard's chart look like a living registry.
@@ -433,7 +481,7 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
                 },
             ],
             _ => {
-                let host = ["dns.pt", "ptisp.pt", "amen.pt", "cloudflare.com", "dnsmadeeasy.com"][rng.below(5)];
+                let host = ["amen.pt", "ptisp.pt", "amen.pt", "cloudflare.com", "dnsmadeeasy.com"][rng.below(5)];
                 vec![
                     NameserverInput { name: format!("ns1.{host}"), addresses: vec![] },
                     NameserverInput { name: format!("ns2.{host}"), addresses: vec![] },
@@ -506,8 +554,8 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
             tech: Some(tech_handle.clone()),
             billing: None,
             nameservers: vec![
-                NameserverInput { name: "ns1.dns.pt".into(), addresses: vec![] },
-                NameserverInput { name: "ns2.dns.pt".into(), addresses: vec![] },
+                NameserverInput { name: "ns1.ptisp.pt".into(), addresses: vec![] },
+                NameserverInput { name: "ns2.ptisp.pt".into(), addresses: vec![] },
             ],
             ds: vec![],
             auto_renew: false,
@@ -531,6 +579,7 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
         "http": format!("http://{http}"),
         "whois": whois,
         "admin": {"username": "admin", "password": admin_password},
+        "zones_dir": std::path::absolute(&registry.settings().zone.dir).unwrap_or_else(|_| registry.settings().zone.dir.clone()).display().to_string(),
         "registrars": registrars.iter().map(|(id, name, key)| json!({"id": id, "name": name, "api_key": key})).collect::<Vec<_>>(),
     }))
 }

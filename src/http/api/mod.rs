@@ -183,7 +183,16 @@ async fn domain_get(
     Path(name): Path<String>,
 ) -> Result<Json<DomainView>, ApiError> {
     let d = s.registry.domain_get(&r.id, &name)?;
-    Ok(Json(DomainView::new(&d, s.registry.policy(), true)))
+    Ok(Json(with_check(&s, &d)?))
+}
+
+/// A domain with its nameserver check (answers about one domain).
+fn with_check(s: &AppState, d: &crate::model::Domain) -> Result<DomainView, ApiError> {
+    let mut v = DomainView::new(d, s.registry.policy(), true);
+    let check = s.registry.ns_check(&d.name)?;
+    let due = s.registry.ns_check_due_of(&d.name)?;
+    v.nameserver_check = Some(views::ns_check_json(d, s.registry.policy(), check.as_ref(), due));
+    Ok(v)
 }
 
 async fn domain_update(
@@ -193,7 +202,7 @@ async fn domain_update(
     ApiJson(patch): ApiJson<DomainPatch>,
 ) -> Result<Json<DomainView>, ApiError> {
     let d = s.registry.domain_update(&r.id, &name, patch).await?;
-    Ok(Json(DomainView::new(&d, s.registry.policy(), true)))
+    Ok(Json(with_check(&s, &d)?))
 }
 
 async fn domain_history(

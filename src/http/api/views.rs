@@ -67,6 +67,32 @@ pub struct DomainView {
     pub registration_basis: Option<String>,
     pub legitimacy: Option<String>,
     pub owner_visible: bool,
+    /// The nameserver check (only in answers about one domain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nameserver_check: Option<Value>,
+}
+
+/// The nameserver check of a domain as the registrar API and the admin API show it.
+pub fn ns_check_json(
+    d: &Domain,
+    policy: &Policy,
+    check: Option<&crate::model::NsCheck>,
+    due: Option<crate::model::Timestamp>,
+) -> Value {
+    let mode = policy.tld_of(&d.name).map(|t| t.profile.delegation_check.as_str()).unwrap_or("off");
+    json!({
+        "mode": mode,
+        "checked": check.map(|c| c.at.to_rfc3339()),
+        "passed": check.is_some_and(|c| c.passed),
+        "current": check.is_some_and(|c| c.nameservers == d.nameservers),
+        "failing_since": check.and_then(|c| c.failing_since).map(|t| t.to_rfc3339()),
+        "next_check": due.map(|t| t.to_rfc3339()),
+        "in_zone": crate::registry::zone::delegation_of(policy, d, check).is_some(),
+        "servers": check.map(|c| c.servers.iter().map(|s| json!({
+            "host": s.host, "address": s.address.map(|a| a.to_string()),
+            "transport": s.transport.map(|t| t.as_str()), "ok": s.ok, "reason": s.reason,
+        })).collect::<Vec<_>>()).unwrap_or_default(),
+    })
 }
 
 impl DomainView {
@@ -102,6 +128,7 @@ impl DomainView {
             registration_basis: d.registration_basis.clone(),
             legitimacy: d.legitimacy.clone(),
             owner_visible: d.owner_visible,
+            nameserver_check: None,
         }
     }
 }
