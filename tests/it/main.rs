@@ -13,3 +13,4 @@ mod lifecycle;
 mod openapi;
 mod rdap;
 mod whois;
+mod zone;

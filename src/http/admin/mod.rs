@@ -43,6 +43,8 @@ pub fn router() -> Router<AppState> {
         .route("/registrars/{id}", get(pages::registrar))
         .route("/registrars/{id}/action", post(pages::registrar_action))
         .route("/queues", get(pages::queues))
+        .route("/zones", get(pages::zones))
+        .route("/zones/publish", post(pages::zones_publish))
         .route("/directory", get(pages::directory))
         .route("/directory/lift", post(pages::lift))
         .route("/directory/disclosures", post(pages::disclosure_create))

@@ -11,7 +11,7 @@ use super::{Admin, Tr, forbidden, session_cookie};
 use crate::http::AppState;
 use crate::http::extract::query_values;
 use crate::http::rdap::PeerIp;
-use crate::model::{Actor, Domain, HistoryEntry, Role, Status};
+use crate::model::{Actor, Domain, GuardOutcome, HistoryEntry, Role, Status, ZoneRun};
 use crate::registry::admin::DomainSearch;
 
 /// What every page's layout needs.
@@ -219,6 +219,7 @@ struct DashboardPage {
     suspended: usize,
     rows: Vec<(String, String, i64)>,
     chart: String,
+    zp: ZonesPanel,
 }
 
 /// Registrations per day as an SVG bar chart (server-rendered, no script).
@@ -291,6 +292,7 @@ pub async fn dashboard(State(s): State<AppState>, a: Admin, RawQuery(q): RawQuer
         suspended: s.guard.current().len(),
         rows,
         chart: chart(&days),
+        zp: zones_panel(&s, a.tr, "dashboard"),
     };
     render(page)
 }
@@ -394,6 +396,38 @@ struct DomainPage {
     history: Vec<HistoryRow>,
     locked: bool,
     held: bool,
+    ns: NsCheckView,
+}
+
+/// The domain page's nameserver check: the TLD's mode, the last check, the next one due.
+pub struct NsCheckView {
+    pub mode: &'static str,
+    pub explain: &'static str,
+    pub check: Option<crate::model::NsCheck>,
+    /// Whether the last check was of the domain's current nameservers.
+    pub current: bool,
+    pub due: String,
+    /// Whether this server runs the checker (a `[zone]` section is configured).
+    pub checker: bool,
+}
+
+fn ns_check_view(s: &AppState, tr: Tr, d: &Domain) -> NsCheckView {
+    use crate::policy::DelegationCheck;
+    let mode = s.registry.policy().tld(&d.tld).map(|t| t.profile.delegation_check).unwrap_or(DelegationCheck::Off);
+    let explain = match mode {
+        DelegationCheck::Off => tr.t("not checked: delegated as registered"),
+        DelegationCheck::Warn => tr.t("checked and reported: delegated whatever the outcome"),
+        DelegationCheck::Require => tr.t("delegated only once its nameservers pass"),
+    };
+    let check = s.registry.ns_check(&d.name).ok().flatten();
+    NsCheckView {
+        mode: mode.as_str(),
+        explain,
+        current: check.as_ref().is_some_and(|c| c.nameservers == d.nameservers),
+        check,
+        due: s.registry.ns_check_due_of(&d.name).ok().flatten().map(|t| t.to_rfc3339()).unwrap_or_default(),
+        checker: s.registry.settings().zone.enabled,
+    }
 }
 
 pub async fn domain(State(s): State<AppState>, a: Admin, RawQuery(q): RawQuery, Path(name): Path<String>) -> Response {
@@ -425,6 +459,7 @@ pub async fn domain(State(s): State<AppState>, a: Admin, RawQuery(q): RawQuery, 
         held: d.has(Status::ServerHold),
         parties,
         history: history_rows(&s, &entries),
+        ns: ns_check_view(&s, a.tr, &d),
         d,
     };
     render(page)
@@ -463,13 +498,19 @@ pub async fn domain_action(
         "refuse" => r.decide_registration(&name, false, &f.note, actor.clone()).await.map(|_| ()),
         "accept_registrant" => r.decide_registrant_change(&name, true, &f.note, actor.clone()).await.map(|_| ()),
         "refuse_registrant" => r.decide_registrant_change(&name, false, &f.note, actor.clone()).await.map(|_| ()),
+        "ns_check" => r.ns_check_now(&name).await,
         _ => return back(&to, Err("unknown action".into())),
     };
     match result {
         Ok(()) => {
             let _ = r.audit_action(actor, &format!("domain {}", f.action), &name).await;
             let to = if f.action == "refuse" { "/admin/queues".to_string() } else { to };
-            back(&to, Ok(a.tr.t("Done.").to_string()))
+            let done = if f.action == "ns_check" {
+                a.tr.t("Nameserver check queued: it runs within seconds; reload the page to see it.")
+            } else {
+                a.tr.t("Done.")
+            };
+            back(&to, Ok(done.to_string()))
         }
         Err(e) => back(&to, Err(e.detail)),
     }
@@ -800,6 +841,212 @@ pub async fn disclosure_decide(
     match s.registry.disclosure_decide(id, f.decision == "grant", &f.note, a.actor()).await {
         Ok(_) => back(&to, Ok(a.tr.t("Done.").into())),
         Err(e) => back(&to, Err(e.detail)),
+    }
+}
+
+// ---- zones: publication and its guard ----
+
+/// One publication attempt, ready to show.
+pub struct RunView {
+    pub at: String,
+    pub outcome: &'static str,
+    pub label: &'static str,
+    /// `published`, `unchanged`, `refused` or `failed`: the style of the row.
+    pub class: &'static str,
+    pub serial: u32,
+    pub delegations: u64,
+    pub added: u64,
+    pub removed: u64,
+    pub changed: u64,
+    pub unexplained: u64,
+    pub sample_added: String,
+    pub sample_removed: String,
+    pub sample_changed: String,
+    pub sample_unexplained: String,
+    pub note: String,
+    pub after_publish: Vec<(String, bool)>,
+    pub file: String,
+    pub millis: u64,
+}
+
+fn outcome_label(tr: Tr, o: GuardOutcome) -> &'static str {
+    match o {
+        GuardOutcome::Published => tr.t("published"),
+        GuardOutcome::Unchanged => tr.t("unchanged: nothing to publish"),
+        GuardOutcome::RefusedUnexplained => {
+            tr.t("REFUSED: differences the journal does not explain; the previous zone stays published")
+        }
+        GuardOutcome::RefusedRemovals => tr.t("REFUSED: too many removals; the previous zone stays published"),
+        GuardOutcome::Forced => tr.t("published anyway (forced by an admin)"),
+        GuardOutcome::Failed => tr.t("FAILED: the previous zone stays published"),
+    }
+}
+
+fn run_view(tr: Tr, r: &ZoneRun) -> RunView {
+    let class = match r.outcome {
+        GuardOutcome::Published | GuardOutcome::Forced => "published",
+        GuardOutcome::Unchanged => "unchanged",
+        GuardOutcome::RefusedUnexplained | GuardOutcome::RefusedRemovals => "refused",
+        GuardOutcome::Failed => "failed",
+    };
+    RunView {
+        at: r.at.to_rfc3339(),
+        outcome: r.outcome.as_str(),
+        label: outcome_label(tr, r.outcome),
+        class,
+        serial: r.serial,
+        delegations: r.delegations,
+        added: r.added,
+        removed: r.removed,
+        changed: r.changed,
+        unexplained: r.unexplained,
+        sample_added: r.sample_added.join(", "),
+        sample_removed: r.sample_removed.join(", "),
+        sample_changed: r.sample_changed.join(", "),
+        sample_unexplained: r.sample_unexplained.join(", "),
+        note: r.note.clone(),
+        after_publish: r.after_publish.iter().map(|l| (l.clone(), !l.contains("failed"))).collect(),
+        file: r.file.clone(),
+        millis: r.millis,
+    }
+}
+
+/// One zone's state: its last publication, and its last attempt when that is another one (a
+/// refusal or a failure since).
+pub struct ZoneState {
+    pub zone: String,
+    pub published: Option<RunView>,
+    pub attempt: Option<RunView>,
+}
+
+/// The zones panel of the dashboard and the zones page.
+pub struct ZonesPanel {
+    pub zones: Vec<ZoneState>,
+    /// Whether some zone's last attempt was refused by the guard: "publish anyway" is offered.
+    pub any_refused: bool,
+    /// The page the panel's forms lead back to: `dashboard` or `zones`.
+    pub back: &'static str,
+}
+
+fn zones_panel(s: &AppState, tr: Tr, back: &'static str) -> ZonesPanel {
+    let mut any_refused = false;
+    let zones = crate::zone::publish::zones_of(s.registry.settings())
+        .into_iter()
+        .map(|(zone, _, _)| {
+            let (published, attempt) = s.registry.zone_state(&zone).unwrap_or_default();
+            let attempt = attempt.filter(|x| published.as_ref() != Some(x));
+            any_refused |= attempt.as_ref().is_some_and(|x| x.outcome.is_refusal());
+            ZoneState {
+                zone,
+                published: published.as_ref().map(|r| run_view(tr, r)),
+                attempt: attempt.as_ref().map(|r| run_view(tr, r)),
+            }
+        })
+        .collect();
+    ZonesPanel { zones, any_refused, back }
+}
+
+#[derive(Template)]
+#[template(path = "admin/zones.html")]
+struct ZonesPage {
+    c: Chrome,
+    zp: ZonesPanel,
+    history: Vec<(String, Vec<RunView>)>,
+}
+
+/// How many publication attempts the zones page lists per zone.
+const ZONE_RUNS_SHOWN: usize = 50;
+
+pub async fn zones(State(s): State<AppState>, a: Admin, RawQuery(q): RawQuery) -> Response {
+    let history = crate::zone::publish::zones_of(s.registry.settings())
+        .into_iter()
+        .map(|(zone, _, _)| {
+            let runs = s.registry.zone_runs(&zone, ZONE_RUNS_SHOWN).unwrap_or_default();
+            (zone, runs.iter().map(|r| run_view(a.tr, r)).collect())
+        })
+        .collect();
+    render(ZonesPage { c: chrome(&s, &a, "zones", q.as_deref()), zp: zones_panel(&s, a.tr, "zones"), history })
+}
+
+#[derive(Deserialize)]
+pub struct PublishForm {
+    #[serde(default)]
+    csrf: String,
+    /// Present (any value): publish over the guard's refusal, with `reason`.
+    #[serde(default)]
+    force: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// The longest reason accepted for publishing over a refusal, in characters.
+const FORCE_REASON_MAX: usize = 500;
+
+/// One line of the notice after publishing: the zone and how it went.
+fn run_summary(tr: Tr, r: &ZoneRun) -> String {
+    let mut line = format!(
+        "{}: {} — {} {}, {} {} (+{} −{} ~{})",
+        r.zone,
+        outcome_label(tr, r.outcome),
+        tr.t("serial"),
+        r.serial,
+        r.delegations,
+        tr.t("delegations"),
+        r.added,
+        r.removed,
+        r.changed
+    );
+    if r.outcome.is_refusal() {
+        line.push_str(&format!(", {} {}", r.unexplained, tr.t("unexplained")));
+    }
+    if !r.note.is_empty() {
+        line.push_str(&format!("; {}", r.note.chars().take(200).collect::<String>()));
+    }
+    for l in &r.after_publish {
+        line.push_str(&format!("; {}", l.chars().take(200).collect::<String>()));
+    }
+    line
+}
+
+/// Publishes the zones now (admin role), or, with `force` and a reason, over the guard's
+/// refusal; back to the page with each zone's outcome.
+pub async fn zones_publish(State(s): State<AppState>, a: Admin, Form(f): Form<PublishForm>) -> Response {
+    if let Err(r) = a.check(&f.csrf, true) {
+        return r;
+    }
+    let to = if f.back == "zones" { "/admin/zones" } else { "/admin/" };
+    let reason = f.reason.trim().to_string();
+    let force = if f.force.is_empty() {
+        None
+    } else if reason.is_empty() || reason.chars().count() > FORCE_REASON_MAX {
+        return back(to, Err(a.tr.t("Publishing anyway needs a reason (1 to 500 characters).").into()));
+    } else {
+        Some((a.actor(), reason.clone()))
+    };
+    let forced = force.is_some();
+    match crate::zone::publish(&s.registry, None, force).await {
+        Ok(runs) => {
+            let mut subject = runs
+                .iter()
+                .map(|r| format!("{} {} {}", r.zone, r.outcome.as_str(), r.serial))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if forced {
+                subject.push_str(&format!("; reason: {reason}"));
+            }
+            let op = if forced { "published zones anyway" } else { "published zones" };
+            let _ = s.registry.audit_action(a.actor(), op, &subject).await;
+            let text = runs.iter().map(|r| run_summary(a.tr, r)).collect::<Vec<_>>().join("\n");
+            let text = if text.is_empty() { a.tr.t("No zone is configured.").to_string() } else { text };
+            let bad = runs.iter().any(|r| r.outcome.is_refusal() || r.outcome == GuardOutcome::Failed);
+            back(to, if bad { Err(text) } else { Ok(text) })
+        }
+        Err(e) => {
+            let _ = s.registry.audit_action(a.actor(), "zone publication failed", &e.to_string()).await;
+            back(to, Err(e.to_string()))
+        }
     }
 }
 

@@ -141,6 +141,70 @@ impl Tr {
             "Refused" => "Indeferido",
             "Filter" => "Filtrar",
             "Last" => "Últimas",
+            "Zones" => "Zonas",
+            "All publications" => "Todas as publicações",
+            "No zone is configured." => "Nenhuma zona configurada.",
+            "Last publication" => "Última publicação",
+            "Serial" => "Série",
+            "Delegations" => "Delegações",
+            "delegations" => "delegações",
+            "added" => "acrescentadas",
+            "removed" => "removidas",
+            "changed" => "alteradas",
+            "unexplained" => "sem explicação",
+            "After publishing" => "Depois de publicar",
+            "Not published yet." => "Ainda não publicada.",
+            "Last attempt" => "Última tentativa",
+            "kept" => "mantida",
+            "Removed, e.g." => "Removidas, p. ex.",
+            "Unexplained, e.g." => "Sem explicação, p. ex.",
+            "Publish now" => "Publicar agora",
+            "Why publish over the guard's refusal" => "Porque publicar apesar da recusa da salvaguarda",
+            "Publish anyway" => "Publicar mesmo assim",
+            "Publications of" => "Publicações de",
+            "published" => "publicada",
+            "unchanged: nothing to publish" => "sem alterações: nada a publicar",
+            "REFUSED: differences the journal does not explain; the previous zone stays published" => {
+                "RECUSADA: diferenças que o diário não explica; a zona anterior continua publicada"
+            }
+            "REFUSED: too many removals; the previous zone stays published" => {
+                "RECUSADA: demasiadas remoções; a zona anterior continua publicada"
+            }
+            "published anyway (forced by an admin)" => "publicada mesmo assim (forçada por um administrador)",
+            "FAILED: the previous zone stays published" => "FALHOU: a zona anterior continua publicada",
+            "serial" => "série",
+            "Publishing anyway needs a reason (1 to 500 characters)." => {
+                "Publicar mesmo assim exige um motivo (1 a 500 caracteres)."
+            }
+            "Nameserver check" => "Verificação dos servidores de nomes",
+            "Mode" => "Modo",
+            "not checked: delegated as registered" => "sem verificação: delegado tal como registado",
+            "checked and reported: delegated whatever the outcome" => {
+                "verificado e comunicado: delegado seja qual for o resultado"
+            }
+            "delegated only once its nameservers pass" => "delegado só depois de os servidores de nomes passarem",
+            "Last check" => "Última verificação",
+            "checks of these nameservers" => "verificações destes servidores",
+            "Result" => "Resultado",
+            "passed" => "passou",
+            "failed" => "falhou",
+            "of an earlier set of nameservers" => "de um conjunto anterior de servidores",
+            "Failing since" => "Em falha desde",
+            "the registrar was notified" => "o registrar foi notificado",
+            "Last passed" => "Últimos aprovados",
+            "Not checked yet." => "Ainda não verificado.",
+            "Next check due" => "Próxima verificação",
+            "none queued" => "nenhuma agendada",
+            "the checker runs only with a [zone] section in the configuration" => {
+                "a verificação só corre com uma secção [zone] na configuração"
+            }
+            "Host" => "Servidor",
+            "IP address" => "Endereço IP",
+            "Transport" => "Transporte",
+            "Check again" => "Verificar de novo",
+            "Nameserver check queued: it runs within seconds; reload the page to see it." => {
+                "Verificação agendada: corre dentro de segundos; recarregue a página para a ver."
+            }
             _ => en,
         }
     }
