@@ -183,6 +183,79 @@ test("the dashboard count equals the public count of registered domains", async 
   await context.close();
 });
 
+test("the dashboard shows each zone's publication, and Publish now tells how it went", async () => {
+  const { context, page } = await signIn();
+  assert.ok(await page.isVisible("#zones"), "the Zones panel");
+  const pt = page.locator('#zones tr.zone[data-zone="pt"]');
+  assert.equal(await pt.count(), 1, "a row for the zone pt");
+  // The demo publishes at start; if this one has not yet, the button does.
+  if ((await pt.locator(".serial").count()) === 0) await submit(page, "#publish-now");
+  const serial = Number((await pt.locator(".serial").textContent()).trim());
+  assert.ok(Number.isInteger(serial) && serial > 0, `a serial: ${serial}`);
+  assert.ok(Number((await pt.locator(".delegations").textContent()).trim()) > 100, "the demo's delegations");
+
+  await submit(page, "#publish-now");
+  assert.equal(new URL(page.url()).pathname, "/admin/", "back on the dashboard");
+  assert.ok(await page.isVisible("#flash"));
+  const flash = await page.textContent("#flash");
+  assert.ok(!(await page.getAttribute("#flash", "class")).includes("error"), flash);
+  assert.match(flash, /^pt: .*(publicada|sem alterações).* série \d+, \d+ delegações/m, flash);
+  const after = Number((await pt.locator(".serial").textContent()).trim());
+  assert.ok(after >= serial, `the serial does not go back: ${serial} → ${after}`);
+  await page.screenshot({ path: SHOTS + "admin-dashboard-zones.png", fullPage: true });
+
+  // Publishing anyway needs a reason; without one nothing is forced.
+  const csrf = await csrfOf(page);
+  const noReason = await postForm(page, "/admin/zones/publish", { csrf, force: "1", reason: "  " });
+  assert.equal(noReason.status, 200);
+  assert.ok(new URL(noReason.url).search.includes("err="), noReason.url);
+  // And without the session's token the server refuses the button's POST.
+  assert.equal((await postForm(page, "/admin/zones/publish", {})).status, 403);
+
+  // The zones page lists the attempts, newest first.
+  await Promise.all([page.waitForURL(server.http + "/admin/zones"), page.click("#nav-zones")]);
+  const runs = page.locator('table.zone-runs[data-zone="pt"] tr.run');
+  assert.ok((await runs.count()) >= 1, "at least one publication of pt is listed");
+  assert.match(await runs.first().textContent(), /published|forced/);
+  assert.ok(await page.isVisible("#publish-now"), "the button is on the zones page too");
+  await submit(page, "#publish-now");
+  assert.equal(new URL(page.url()).pathname, "/admin/zones", "back on the zones page");
+  assert.ok(await page.isVisible("#flash"));
+  await page.screenshot({ path: SHOTS + "admin-zones.png", fullPage: true });
+  await page.goto(server.http + "/admin/audit");
+  assert.match(await page.textContent("#audit"), /published zones/);
+  await context.close();
+});
+
+test("a domain page shows its nameserver check, and Check again runs one", async () => {
+  const name = await activeDomain();
+  const d = await api(0, "GET", "/domains/" + name);
+  const { context, page } = await signIn();
+  await page.goto(server.http + "/admin/domains/" + name);
+  assert.ok(await page.isVisible("#ns-check"), "the Nameserver check section");
+  assert.equal((await page.textContent("#ns-mode")).trim(), "warn", "the demo's mode");
+  assert.ok(await page.isVisible("#ns-due"));
+  const before = (await page.textContent("#ns-checked-at")).trim();
+  await submit(page, "#ns-check-now");
+  assert.ok(!(await page.getAttribute("#flash", "class")).includes("error"), await page.textContent("#flash"));
+  assert.equal(await page.locator("#ns-check-now").count(), 1);
+  // The checker runs every few seconds: a new result shows, one row per query.
+  const queued = Date.now();
+  let checked = false;
+  for (let i = 0; i < 60 && !checked; i++) {
+    await page.goto(server.http + "/admin/domains/" + name);
+    const now = (await page.textContent("#ns-checked-at")).trim();
+    checked = now !== before && Number.isFinite(Date.parse(now.split(/\s/)[0])) && (await page.locator("#ns-servers tr.ns-server").count()) > 0;
+    if (!checked) await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.ok(checked, `a check of ${name} shows within ${Math.round((Date.now() - queued) / 1000)} s`);
+  const hosts = await page.$$eval("#ns-servers tr.ns-server td:first-child", (c) => c.map((x) => x.textContent.trim()));
+  for (const ns of d.body.nameservers) assert.ok(hosts.includes(ns.name), `${ns.name} in ${hosts}`);
+  assert.match(await page.getAttribute("#ns-result", "data-passed"), /^(true|false)$/);
+  await page.screenshot({ path: SHOTS + "admin-domain-ns-check.png", fullPage: true });
+  await context.close();
+});
+
 test("a domain is found by its Unicode name and shows undisclosed data and history", async () => {
   let idn, key = 0;
   for (const i of [0, 1]) {
@@ -390,6 +463,7 @@ test("every admin page answers quickly", async () => {
     ["/admin/domains", "admin-domains.png"],
     ["/admin/registrars", "admin-registrars.png"],
     ["/admin/queues", null],
+    ["/admin/zones", null],
     ["/admin/directory", null],
     ["/admin/audit", "admin-audit.png"],
     ["/admin/clock", null],
@@ -472,14 +546,25 @@ test("the support role reads but cannot change, and may lift a suspension", asyn
   const users = await page.goto(server.http + "/admin/users");
   assert.equal(users.status(), 403);
 
+  // Support sees the zones but has no button, and the server refuses its POST.
+  await page.goto(server.http + "/admin/");
+  assert.ok(await page.isVisible("#zones"), "support sees the Zones panel");
+  assert.equal(await page.locator("#publish-now").count(), 0, "no Publish now for support");
+  const supportCsrf = await csrfOf(page);
+  assert.equal((await postForm(page, "/admin/zones/publish", { csrf: supportCsrf })).status, 403);
+  assert.equal((await postForm(page, "/admin/zones/publish", { csrf: supportCsrf, force: "1", reason: "x" })).status, 403);
+
   const name = await activeDomain();
   await page.goto(server.http + "/admin/domains/" + name);
   assert.ok(await page.isVisible("#domain-name"), "support reads the domain");
   assert.equal(await page.locator("#actions").count(), 0, "no actions for support");
+  assert.ok(await page.isVisible("#ns-check"), "support reads the nameserver check");
+  assert.equal(await page.locator("#ns-check-now").count(), 0, "no Check again for support");
   const csrf = await csrfOf(page);
   assert.ok(csrf);
   assert.equal((await postForm(page, `/admin/domains/${name}/action`, { csrf, action: "lock" })).status, 403);
   assert.equal((await postForm(page, `/admin/domains/${name}/action`, { csrf, action: "hold" })).status, 403);
+  assert.equal((await postForm(page, `/admin/domains/${name}/action`, { csrf, action: "ns_check" })).status, 403);
   await page.reload();
   const st = await statusesOn(page);
   assert.ok(!st.includes("serverUpdateProhibited") && !st.includes("serverHold"), `unchanged: ${st}`);

@@ -255,8 +255,11 @@ async fn the_guard_refuses_what_the_journal_does_not_explain_and_mass_removals()
     let r = &refused[0];
     assert_eq!((r.outcome, r.removed, r.unexplained), (GuardOutcome::RefusedRemovals, 4, 0), "{r:?}");
     assert_eq!(r.sample_removed.len(), 4);
-    let metrics = env.call_full("GET", "/metrics", None, None).await;
-    let _ = metrics;
+    let req = axum::http::Request::builder().uri("/metrics").body(axum::body::Body::empty()).unwrap();
+    let resp = tower::ServiceExt::oneshot(env.app.clone(), req).await.unwrap();
+    let metrics = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    assert!(metrics.contains("nicbox_zone_refused{zone=\"pt\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("nicbox_zone_refusals_total "), "{metrics}");
     let forced = nicbox::zone::publish(&env.registry, None, Some((Actor::User("ops".into()), "end of the lab".into())))
         .await
         .unwrap();
@@ -487,5 +490,65 @@ fn the_demo_zone_passes_the_checkers() {
     assert_eq!(Path::new(creds["zones_dir"].as_str().unwrap()), std::path::absolute(data.join("zones")).unwrap());
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains(" IN DS ") && text.contains("xn--") && text.contains(" IN AAAA "), "IDN, DS and glue");
+    drop(server);
+}
+
+/// The server's own jobs: the checker picks up a new domain, checks it against a real server,
+/// and the publication triggered over the admin API delegates it only once it passed.
+#[test]
+fn the_server_checks_new_domains_in_the_background_before_delegating() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zones = child_zones(tmp.path(), &["servido.pt"]);
+    let zone_refs: Vec<(&str, &Path)> = zones.iter().map(|(z, p)| (z.as_str(), p.as_path())).collect();
+    let knot = Knot::start(&zone_refs);
+    let dir = tempfile::tempdir().unwrap();
+    let extra = zone_config(
+        "require",
+        "",
+        &format!(
+            "[zone.check]\nport = {}\nresolver = \"{}\"\nallow_loopback = true\ninterval_secs = 1\n",
+            knot.port,
+            knot.addr()
+        ),
+    );
+    let config = write_config(dir.path(), &extra);
+    let c = config.to_str().unwrap();
+    assert_eq!(run(&["init", "--config", c]).0, 0);
+    let (_, out, _) = run(&["registrar", "add", "--config", c, "--id", "reg-a", "--name", "Registos, Lda.", "--balance-cents", "100000"]);
+    let key = out.lines().find_map(|l| l.split("keep it safe): ").nth(1)).expect("API key").trim().to_string();
+    let (_, out, _) = run(&["user", "add", "--config", c, "--name", "ops", "--role", "admin"]);
+    let password = out.split("password (shown once): ").nth(1).expect("password").trim().to_string();
+    let server = crate::common::Server::serve(&config);
+    let agent = crate::common::http_agent();
+    let (s, v) = crate::common::http_call(&agent, "POST", &server.url("/api/v1/contacts"), Some(&key), Some(&crate::common::org_body()));
+    assert_eq!(s, 201, "{v}");
+    let h = v["handle"].as_str().unwrap().to_string();
+    let two = ns(&[("ns1.example.net", &[]), ("ns2.example.net", &[])]);
+    for name in ["servido.pt", "recusado.pt"] {
+        let body = json!({"name": name, "period_years": 1, "registrant": h, "admin": h, "tech": h, "nameservers": two});
+        let (s, v) = crate::common::http_call(&agent, "POST", &server.url("/api/v1/domains"), Some(&key), Some(&body));
+        assert_eq!(s, 201, "{v}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, a) = crate::common::http_call(&agent, "GET", &server.url("/api/v1/domains/servido.pt"), Some(&key), None);
+        let (_, b) = crate::common::http_call(&agent, "GET", &server.url("/api/v1/domains/recusado.pt"), Some(&key), None);
+        if a["nameserver_check"]["checked"].is_string() && b["nameserver_check"]["checked"].is_string() {
+            assert_eq!(a["nameserver_check"]["passed"], true, "{a}");
+            assert_eq!(b["nameserver_check"]["passed"], false, "{b}");
+            assert_eq!(b["nameserver_check"]["servers"][0]["reason"], "REFUSED", "{b}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the checker did not run: {a} {b}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    use base64::Engine;
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("ops:{password}")));
+    let resp = agent.post(&server.url("/admin/api/zone/export")).header("authorization", &auth).send("").unwrap();
+    let v: Value = serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
+    assert_eq!(v["zones"][0]["published"], true, "{v}");
+    assert_eq!(v["zones"][0]["delegations"], 1, "{v}");
+    let text = std::fs::read_to_string(v["zones"][0]["file"].as_str().unwrap()).unwrap();
+    assert!(text.contains("servido.pt. 86400 IN NS") && !text.contains("recusado.pt."), "{text}");
     drop(server);
 }
