@@ -366,7 +366,9 @@ fn zone_export(config: &Path, out: Option<PathBuf>) -> Result<(), Failure> {
         Err(StoreError::Busy) => {
             let resp = crate::control::request(&settings.data_dir, &crate::control::Request::ZoneExport { out })
                 .map_err(|e| {
-                    Failure::Failed(format!("the database is busy and the server's control socket does not answer: {e}"))
+                    Failure::Failed(format!(
+                        "the database is busy and the server's control socket does not answer: {e}"
+                    ))
                 })?;
             (resp.lines, resp.ok)
         }
@@ -375,7 +377,13 @@ fn zone_export(config: &Path, out: Option<PathBuf>) -> Result<(), Failure> {
     for l in &lines.0 {
         println!("{l}");
     }
-    if lines.1 { Ok(()) } else { Err(Failure::Failed("the publication guard refused a zone; the previous zone stays published (see above)".into())) }
+    if lines.1 {
+        Ok(())
+    } else {
+        Err(Failure::Failed(
+            "the publication guard refused a zone; the previous zone stays published (see above)".into(),
+        ))
+    }
 }
 
 fn restore(config: &Path, from: &Path) -> Result<(), Failure> {

@@ -545,16 +545,25 @@ fn host_name(key: &str, v: &str) -> Result<String, ConfigError> {
 fn tld_zone(key: &str, tld: &str, profile: &Profile, raw: RawTldZone) -> Result<TldZone, ConfigError> {
     let primary = match raw.primary {
         Some(p) => host_name(&format!("{key}.zone.primary"), &p)?,
-        None => raw.nameservers.first().map(|n| n.name.trim_end_matches('.').to_ascii_lowercase()).unwrap_or_else(|| format!("ns1.nic.{tld}")),
+        None => raw
+            .nameservers
+            .first()
+            .map(|n| n.name.trim_end_matches('.').to_ascii_lowercase())
+            .unwrap_or_else(|| format!("ns1.nic.{tld}")),
     };
-    let mailbox = host_name(&format!("{key}.zone.mailbox"), &raw.mailbox.unwrap_or_else(|| format!("hostmaster.nic.{tld}")).replace('@', "."))?;
+    let mailbox = host_name(
+        &format!("{key}.zone.mailbox"),
+        &raw.mailbox.unwrap_or_else(|| format!("hostmaster.nic.{tld}")).replace('@', "."),
+    )?;
     let mut nameservers = Vec::new();
     for (i, n) in raw.nameservers.into_iter().enumerate() {
         let k = format!("{key}.zone.nameservers[{i}]");
         let name = host_name(&format!("{k}.name"), &n.name)?;
         let mut addresses = Vec::new();
         for a in &n.addresses {
-            addresses.push(a.parse::<std::net::IpAddr>().map_err(|_| bad(format!("{k}.addresses: `{a}` is not an IP address")))?);
+            addresses.push(
+                a.parse::<std::net::IpAddr>().map_err(|_| bad(format!("{k}.addresses: `{a}` is not an IP address")))?,
+            );
         }
         addresses.sort();
         addresses.dedup();
@@ -574,7 +583,9 @@ fn tld_zone(key: &str, tld: &str, profile: &Profile, raw: RawTldZone) -> Result<
         separate.push(z);
     }
     if !separate.is_empty() && nameservers.is_empty() {
-        return Err(bad(format!("{key}.zone.separate: zones published apart are delegated to the TLD's nameservers: give {key}.zone.nameservers")));
+        return Err(bad(format!(
+            "{key}.zone.separate: zones published apart are delegated to the TLD's nameservers: give {key}.zone.nameservers"
+        )));
     }
     let z = TldZone {
         primary,
@@ -607,7 +618,11 @@ fn tld_zone(key: &str, tld: &str, profile: &Profile, raw: RawTldZone) -> Result<
     Ok(z)
 }
 
-fn zone_settings(raw: Option<RawZone>, resolve: &dyn Fn(&Path) -> PathBuf, data_dir: &Path) -> Result<ZoneSettings, ConfigError> {
+fn zone_settings(
+    raw: Option<RawZone>,
+    resolve: &dyn Fn(&Path) -> PathBuf,
+    data_dir: &Path,
+) -> Result<ZoneSettings, ConfigError> {
     let enabled = raw.is_some();
     let raw = raw.unwrap_or_default();
     let removal_cap_percent = raw.removal_cap_percent.unwrap_or(5.0);
@@ -628,10 +643,16 @@ fn zone_settings(raw: Option<RawZone>, resolve: &dyn Fn(&Path) -> PathBuf, data_
     }
     let check_resolver = match raw.check.resolver.as_deref() {
         None | Some("none") => None,
-        Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| bad(format!("zone.check.resolver: `{a}` is not an address:port (or \"none\")")))?),
+        Some(a) => Some(
+            a.parse::<SocketAddr>()
+                .map_err(|_| bad(format!("zone.check.resolver: `{a}` is not an address:port (or \"none\")")))?,
+        ),
     };
     let check_retry_minutes = raw.check.retry_minutes.unwrap_or_else(|| vec![5, 15, 60, 240]);
-    if check_retry_minutes.is_empty() || check_retry_minutes.len() > 20 || check_retry_minutes.iter().any(|m| !(1..=10_080).contains(m)) {
+    if check_retry_minutes.is_empty()
+        || check_retry_minutes.len() > 20
+        || check_retry_minutes.iter().any(|m| !(1..=10_080).contains(m))
+    {
         return Err(bad("zone.check.retry_minutes: 1 to 20 waits, each 1 to 10080 minutes"));
     }
     let check_interval_secs = raw.check.interval_secs.unwrap_or(10);

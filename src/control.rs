@@ -18,10 +18,14 @@ const REQUEST_BYTES_MAX: usize = 4_096;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Request {
-    Backup { out: PathBuf },
+    Backup {
+        out: PathBuf,
+    },
     Check,
     /// Publishes the zones now into `out` (the configured directory when None).
-    ZoneExport { out: Option<PathBuf> },
+    ZoneExport {
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -151,9 +151,15 @@ async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> Res
     out.push_str("# HELP nicbox_directory_log_dropped_total Query-log entries dropped because the log could not keep up.\n# TYPE nicbox_directory_log_dropped_total counter\n");
     out.push_str(&format!("nicbox_directory_log_dropped_total {}\n", s.guard.log_dropped()));
     out.push_str("# HELP nicbox_zone_publications_total Zone publications since start.\n# TYPE nicbox_zone_publications_total counter\n");
-    out.push_str(&format!("nicbox_zone_publications_total {}\n", crate::zone::PUBLICATIONS.load(std::sync::atomic::Ordering::Relaxed)));
+    out.push_str(&format!(
+        "nicbox_zone_publications_total {}\n",
+        crate::zone::PUBLICATIONS.load(std::sync::atomic::Ordering::Relaxed)
+    ));
     out.push_str("# HELP nicbox_zone_refusals_total Zone publications refused by the guard since start.\n# TYPE nicbox_zone_refusals_total counter\n");
-    out.push_str(&format!("nicbox_zone_refusals_total {}\n", crate::zone::REFUSALS.load(std::sync::atomic::Ordering::Relaxed)));
+    out.push_str(&format!(
+        "nicbox_zone_refusals_total {}\n",
+        crate::zone::REFUSALS.load(std::sync::atomic::Ordering::Relaxed)
+    ));
     let (mut serials, mut counts, mut refusals) = (String::new(), String::new(), String::new());
     for (zone, _, _) in crate::zone::publish::zones_of(s.registry.settings()) {
         let (published, attempt) = s.registry.zone_state(&zone)?;
@@ -164,7 +170,9 @@ async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> Res
         let refused = attempt.is_some_and(|a| a.outcome.is_refusal());
         refusals.push_str(&format!("nicbox_zone_refused{{zone=\"{zone}\"}} {}\n", u8::from(refused)));
     }
-    out.push_str("# HELP nicbox_zone_serial Serial of each zone's last publication.\n# TYPE nicbox_zone_serial gauge\n");
+    out.push_str(
+        "# HELP nicbox_zone_serial Serial of each zone's last publication.\n# TYPE nicbox_zone_serial gauge\n",
+    );
     out.push_str(&serials);
     out.push_str("# HELP nicbox_zone_delegations Delegations in each zone's last publication.\n# TYPE nicbox_zone_delegations gauge\n");
     out.push_str(&counts);

@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::error::{Code, RegistryError, err};
 use super::registrars::charge;
 use super::{Registry, put_domain_counted, random_code, record, validate};
-use crate::policy::DelegationCheck;
 use crate::limits::{AUTH_CODE_CHARS, CHECK_NAMES_MAX, HISTORY_ENTRIES_MAX, NAME_INPUT_BYTES_MAX};
 use crate::model::{Actor, Contact, Domain, HistoryEntry, Snapshot, Status, Timestamp};
+use crate::policy::DelegationCheck;
 use crate::policy::{Name, NameError, Profile};
 use crate::store::WriteTx;
 

@@ -9,8 +9,7 @@
 //! or a damaged database, whatever the size of the difference.
 
 use crate::model::{
-    Actor, Delegation, Domain, GuardOutcome, JournalEntry, Nameserver, NsCheck, ServerCheck, Status, Timestamp,
-    ZoneRun,
+    Actor, Delegation, Domain, GuardOutcome, JournalEntry, Nameserver, NsCheck, ServerCheck, Status, Timestamp, ZoneRun,
 };
 use crate::policy::{DelegationCheck, Policy};
 use crate::store::{ReadTx, StoreError, WriteTx};
@@ -24,7 +23,10 @@ const HELD: &[Status] =
 
 /// Whether `host` is the domain itself or below it: the zone then needs its addresses (glue).
 pub fn host_needs_glue(host: &str, domain: &str) -> bool {
-    host == domain || (host.len() > domain.len() + 1 && host.ends_with(domain) && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
+    host == domain
+        || (host.len() > domain.len() + 1
+            && host.ends_with(domain)
+            && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
 }
 
 /// A set of nameservers in canonical order, keeping glue only where the zone needs it.

@@ -1138,9 +1138,12 @@ impl ReadTx {
     }
 }
 
+/// The journal's key: (TLD, domain name, sequence).
+type JournalKey = (&'static str, &'static str, u64);
+
 /// See [`ReadTx::journal_cursor`].
 pub struct JournalCursor {
-    range: Option<redb::Range<'static, (&'static str, &'static str, u64), &'static [u8]>>,
+    range: Option<redb::Range<'static, JournalKey, &'static [u8]>>,
     tld: String,
     after_seq: u64,
     upto_seq: u64,

@@ -99,14 +99,12 @@ async fn after_publish(registry: &Registry, run: &ZoneRun) -> Vec<String> {
     let zs = &registry.settings().zone;
     let mut out = Vec::new();
     if let Some((program, args)) = zs.reload_command.split_first() {
-        let args: Vec<String> = args.iter().map(|a| a.replace("{zone}", &run.zone).replace("{file}", &run.file)).collect();
+        let args: Vec<String> =
+            args.iter().map(|a| a.replace("{zone}", &run.zone).replace("{file}", &run.file)).collect();
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(&args).stdin(std::process::Stdio::null()).kill_on_drop(true);
-        let line = match tokio::time::timeout(
-            Duration::from_secs(crate::limits::RELOAD_TIMEOUT_SECS),
-            cmd.output(),
-        )
-        .await
+        let line = match tokio::time::timeout(Duration::from_secs(crate::limits::RELOAD_TIMEOUT_SECS), cmd.output())
+            .await
         {
             Ok(Ok(o)) if o.status.success() => format!("reload: ok ({program})"),
             Ok(Ok(o)) => {
@@ -170,7 +168,8 @@ pub async fn run_publisher(registry: Registry, stop: impl std::future::Future<Ou
 /// them, a bounded number of queries in flight, and records each outcome through the writer.
 pub async fn run_checker(registry: Registry, stop: impl std::future::Future<Output = ()>) {
     let zs = &registry.settings().zone;
-    let settings = Arc::new(crate::dns::check::CheckSettings::new(zs.check_port, zs.check_resolver, zs.check_allow_loopback));
+    let settings =
+        Arc::new(crate::dns::check::CheckSettings::new(zs.check_port, zs.check_resolver, zs.check_allow_loopback));
     let permits = Arc::new(tokio::sync::Semaphore::new(crate::limits::NS_CHECK_CONCURRENCY_MAX));
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_secs(u64::from(zs.check_interval_secs)));

@@ -288,7 +288,8 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
             Ok(f) => match Reader::open(BufReader::with_capacity(256 * 1024, f)) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    prev_problem = Some(format!("{} is not a publication nicbox can compare with: {e}", file.display()));
+                    prev_problem =
+                        Some(format!("{} is not a publication nicbox can compare with: {e}", file.display()));
                     None
                 }
             },
@@ -308,7 +309,10 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
         let after_seq = prev_header.map(|h| h.journal_seq).or(published.as_ref().map(|p| p.journal_seq)).unwrap_or(0);
         let serial = next_serial(
             now,
-            &[prev_header.map(|h| h.serial), published.as_ref().map(|p| p.serial)].into_iter().flatten().collect::<Vec<_>>(),
+            &[prev_header.map(|h| h.serial), published.as_ref().map(|p| p.serial)]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
         );
         let config_same = published.as_ref().is_none_or(|p| p.config_digest == digest);
         let check_journal = prev.is_some() && config_same;
@@ -335,7 +339,11 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
             out,
             content,
             prev: prev.map(Iterator::peekable),
-            journal: if check_journal { Some(snap.journal_cursor(tld, after_seq, journal_upto)?.peekable()) } else { None },
+            journal: if check_journal {
+                Some(snap.journal_cursor(tld, after_seq, journal_upto)?.peekable())
+            } else {
+                None
+            },
             prev_problem,
             check_journal,
             run: ZoneRun {
@@ -369,7 +377,7 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
     let mut failure: Option<ExportError> = None;
     snap.for_each_domain_with_check(|d, check| {
         let Some(t) = settings.tld(&d.tld) else { return Ok(()) };
-        let zone = if t.zone.separate.iter().any(|s| *s == d.zone) { d.zone.as_str() } else { d.tld.as_str() };
+        let zone = if t.zone.separate.contains(&d.zone) { d.zone.as_str() } else { d.tld.as_str() };
         let Some(job) = jobs.iter_mut().find(|j| j.zone == zone) else { return Ok(()) };
         let delegation = delegation_of(&policy, &d, check.as_ref());
         if let Err(e) = job.advance(Some(&d.name), delegation) {
@@ -390,7 +398,9 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
         drop(f);
         let (published, _) = registry.zone_state(&run.zone)?;
         let unchanged = prev_problem.is_none()
-            && published.as_ref().is_some_and(|p| p.content_digest == run.content_digest && p.config_digest == run.config_digest)
+            && published
+                .as_ref()
+                .is_some_and(|p| p.content_digest == run.content_digest && p.config_digest == run.config_digest)
             && file.exists();
         if unchanged {
             let _ = std::fs::remove_file(&tmp);

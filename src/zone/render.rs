@@ -40,7 +40,13 @@ pub fn write_apex(
 }
 
 /// The apex without the first line (also what the content digest covers, with serial 0).
-pub fn write_apex_body(out: &mut impl Write, zone: &str, z: &TldZone, serial: u32, children: &[String]) -> io::Result<()> {
+pub fn write_apex_body(
+    out: &mut impl Write,
+    zone: &str,
+    z: &TldZone,
+    serial: u32,
+    children: &[String],
+) -> io::Result<()> {
     writeln!(
         out,
         "{zone}. {} IN SOA {}. {}. {serial} {} {} {} {}",
@@ -151,11 +157,11 @@ impl<R: BufRead> Reader<R> {
                 Ok(finished)
             }
             "A" | "AAAA" => {
-                let addr: std::net::IpAddr = f
-                    .next()
-                    .and_then(|a| a.parse().ok())
-                    .ok_or_else(|| bad(format!("bad address: {text}")))?;
-                let Some((_, d)) = self.current.as_mut() else { return Err(bad(format!("glue outside a delegation: {text}"))) };
+                let addr: std::net::IpAddr =
+                    f.next().and_then(|a| a.parse().ok()).ok_or_else(|| bad(format!("bad address: {text}")))?;
+                let Some((_, d)) = self.current.as_mut() else {
+                    return Err(bad(format!("glue outside a delegation: {text}")));
+                };
                 let Some(ns) = d.ns.iter_mut().find(|n| n.name == owner) else {
                     return Err(bad(format!("glue for a host the delegation does not name: {text}")));
                 };

@@ -56,7 +56,9 @@ fn content(file: &Path) -> String {
     let text = std::fs::read_to_string(file).unwrap();
     text.lines()
         .skip(1)
-        .map(|l| if l.contains(" IN SOA ") { l.split(' ').take(6).collect::<Vec<_>>().join(" ") } else { l.to_string() })
+        .map(
+            |l| if l.contains(" IN SOA ") { l.split(' ').take(6).collect::<Vec<_>>().join(" ") } else { l.to_string() },
+        )
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -85,9 +87,8 @@ async fn seeded(extra: &str) -> (Env, String, String) {
 #[tokio::test]
 async fn exported_zone_holds_the_delegations_and_passes_the_checkers() {
     let (env, key, _) = seeded(&zone_config("off", "", "")).await;
-    let (s, v) = env
-        .call("PATCH", "/api/v1/domains/dunas.pt", Some(&key), Some(json!({"add_status": ["clientHold"]})))
-        .await;
+    let (s, v) =
+        env.call("PATCH", "/api/v1/domains/dunas.pt", Some(&key), Some(json!({"add_status": ["clientHold"]}))).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = env.call("DELETE", "/api/v1/domains/ecos.pt", Some(&key), None).await;
     assert!(s.is_success(), "{v}");
@@ -119,17 +120,15 @@ async fn exported_zone_holds_the_delegations_and_passes_the_checkers() {
     assert_eq!(again[0].serial, serial);
     // The same state gives the same bytes (serial aside), and the serial only goes up.
     let before = content(&file);
-    let (s, _) = env
-        .call("PATCH", "/api/v1/domains/dunas.pt", Some(&key), Some(json!({"remove_status": ["clientHold"]})))
-        .await;
+    let (s, _) =
+        env.call("PATCH", "/api/v1/domains/dunas.pt", Some(&key), Some(json!({"remove_status": ["clientHold"]}))).await;
     assert_eq!(s, StatusCode::OK);
     let third = publish(&env).await;
     assert_eq!((third[0].outcome, third[0].added), (GuardOutcome::Published, 1), "{:?}", third[0]);
     assert!(third[0].serial > serial);
     assert!(nicbox::zone::publish::previous_file(&zone_dir(&env), "pt").exists(), "the previous publication is kept");
-    let (s, _) = env
-        .call("PATCH", "/api/v1/domains/dunas.pt", Some(&key), Some(json!({"add_status": ["clientHold"]})))
-        .await;
+    let (s, _) =
+        env.call("PATCH", "/api/v1/domains/dunas.pt", Some(&key), Some(json!({"add_status": ["clientHold"]}))).await;
     assert_eq!(s, StatusCode::OK);
     let fourth = publish(&env).await;
     assert_eq!((fourth[0].outcome, fourth[0].removed), (GuardOutcome::Published, 1), "{:?}", fourth[0]);
@@ -157,7 +156,9 @@ async fn second_level_zones_published_apart_are_delegated_from_the_tld() {
     // A change in one zone of the TLD is explained for that zone and leaves the other alone.
     let key = env.registrar("reg-b", 1_000_000).await;
     let h = env.org(&key).await;
-    let (s, v) = env.register(&key, "novo.com.pt", &h, json!({"nameservers": ns(&[("ns1.x.net", &[]), ("ns2.x.net", &[])])})).await;
+    let (s, v) = env
+        .register(&key, "novo.com.pt", &h, json!({"nameservers": ns(&[("ns1.x.net", &[]), ("ns2.x.net", &[])])}))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let runs = publish(&env).await;
     let pt = runs.iter().find(|r| r.zone == "pt").unwrap();
@@ -173,17 +174,28 @@ async fn the_guard_refuses_what_the_journal_does_not_explain_and_mass_removals()
     assert_eq!(first[0].outcome, GuardOutcome::Published);
     let file = PathBuf::from(&first[0].file);
     // An ordinary day's changes pass: a new name, a nameserver change, a deletion.
-    let (s, _) = env.register(&key, "foxtrot.pt", &h, json!({"nameservers": ns(&[("ns1.y.net", &[]), ("ns2.y.net", &[])])})).await;
+    let (s, _) = env
+        .register(&key, "foxtrot.pt", &h, json!({"nameservers": ns(&[("ns1.y.net", &[]), ("ns2.y.net", &[])])}))
+        .await;
     assert_eq!(s, StatusCode::CREATED);
     let (s, _) = env
-        .call("PATCH", "/api/v1/domains/alfa.pt", Some(&key), Some(json!({"nameservers": ns(&[("ns1.z.net", &[]), ("ns2.z.net", &[])])})))
+        .call(
+            "PATCH",
+            "/api/v1/domains/alfa.pt",
+            Some(&key),
+            Some(json!({"nameservers": ns(&[("ns1.z.net", &[]), ("ns2.z.net", &[])])})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = env.call("DELETE", "/api/v1/domains/bravo.pt", Some(&key), None).await;
     assert!(s.is_success());
     let day = publish(&env).await;
     let r = &day[0];
-    assert_eq!((r.outcome, r.added, r.changed, r.removed, r.unexplained), (GuardOutcome::Published, 1, 1, 1, 0), "{r:?}");
+    assert_eq!(
+        (r.outcome, r.added, r.changed, r.removed, r.unexplained),
+        (GuardOutcome::Published, 1, 1, 1, 0),
+        "{r:?}"
+    );
     assert_eq!(r.sample_changed, vec!["alfa.pt".to_string()]);
 
     // Damage the generator's input behind the registry's back: a delegation changes with no
@@ -238,12 +250,20 @@ async fn the_guard_refuses_what_the_journal_does_not_explain_and_mass_removals()
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     let (s, v) = post(basic("ops2", &pw), json!({"force": true})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "a force needs a reason: {v}");
-    let (s, v) = post(basic("ops2", &pw), json!({"force": true, "reason": "restored the hijacked record by hand"})).await;
+    let (s, v) =
+        post(basic("ops2", &pw), json!({"force": true, "reason": "restored the hijacked record by hand"})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!((v["zones"][0]["outcome"].as_str(), v["zones"][0]["published"].as_bool()), (Some("forced"), Some(true)), "{v}");
+    assert_eq!(
+        (v["zones"][0]["outcome"].as_str(), v["zones"][0]["published"].as_bool()),
+        (Some("forced"), Some(true)),
+        "{v}"
+    );
     assert!(v["zones"][0]["note"].as_str().unwrap().contains("restored the hijacked record by hand"), "{v}");
     let history = env.registry.store().read().unwrap().history("zone:pt", 10).unwrap();
-    assert!(history.iter().any(|e| e.operation == "zone.publish_forced" && e.actor == Actor::User("ops2".into())), "{history:?}");
+    assert!(
+        history.iter().any(|e| e.operation == "zone.publish_forced" && e.actor == Actor::User("ops2".into())),
+        "{history:?}"
+    );
     assert!(std::fs::read_to_string(&file).unwrap().contains("ns1.hijack.example"));
 
     // A mass deletion past the cap (3) is refused, then published by an admin with a reason.
@@ -274,7 +294,11 @@ async fn knot_and_nsd_serve_the_published_zone_and_follow_a_change() {
     let (env, key, _) = seeded(&zone_config("off", "", "reload_command = [\"sh\", \"{file}.reload.sh\"]")).await;
     let first = publish(&env).await;
     let file = PathBuf::from(&first[0].file);
-    assert!(first[0].after_publish.iter().any(|l| l.starts_with("reload: failed")), "no script yet: {:?}", first[0].after_publish);
+    assert!(
+        first[0].after_publish.iter().any(|l| l.starts_with("reload: failed")),
+        "no script yet: {:?}",
+        first[0].after_publish
+    );
     let knot = Knot::start(&[("pt", &file)]);
     let nsd = Nsd::start(&[("pt", &file)]);
     let script = format!("{} && {}\n", shell(&knot.reload_command("pt")), shell(&nsd.reload_command("pt")));
@@ -284,18 +308,28 @@ async fn knot_and_nsd_serve_the_published_zone_and_follow_a_change() {
         let d = dnsd::dig(addr, "www.glue.pt", "A");
         assert_eq!((d.rcode.as_str(), d.aa), ("NOERROR", false), "a referral: {}", d.raw);
         assert!(d.authority.iter().any(|r| r.contains("glue.pt.") && r.contains("NS ns1.glue.pt.")), "{}", d.raw);
-        assert!(d.additional.iter().any(|r| r.starts_with("ns1.glue.pt.") && r.contains("192.0.2.1")), "glue: {}", d.raw);
+        assert!(
+            d.additional.iter().any(|r| r.starts_with("ns1.glue.pt.") && r.contains("192.0.2.1")),
+            "glue: {}",
+            d.raw
+        );
         let held = dnsd::dig(addr, "inactive.pt", "NS");
         assert_eq!(held.rcode, "NXDOMAIN", "{}", held.raw);
     }
     // A hold and a deletion through the API, a new delegation; the next publication reloads
     // both servers, which serve the new serial.
-    let (s, _) = env.call("PATCH", "/api/v1/domains/alfa.pt", Some(&key), Some(json!({"add_status": ["clientHold"]}))).await;
+    let (s, _) =
+        env.call("PATCH", "/api/v1/domains/alfa.pt", Some(&key), Some(json!({"add_status": ["clientHold"]}))).await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = env.call("DELETE", "/api/v1/domains/bravo.pt", Some(&key), None).await;
     assert!(s.is_success());
     let (s, _) = env
-        .call("PATCH", "/api/v1/domains/dunas.pt", Some(&key), Some(json!({"nameservers": ns(&[("ns1.novo.net", &[]), ("ns2.novo.net", &[])])})))
+        .call(
+            "PATCH",
+            "/api/v1/domains/dunas.pt",
+            Some(&key),
+            Some(json!({"nameservers": ns(&[("ns1.novo.net", &[]), ("ns2.novo.net", &[])])})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
     let second = publish(&env).await;
@@ -358,7 +392,11 @@ async fn the_nameserver_check_against_real_servers_holds_back_under_require() {
     let extra = zone_config(
         "require",
         "",
-        &format!("[zone.check]\nport = {}\nresolver = \"{}\"\nallow_loopback = true\nretry_minutes = [1]\n", knot.port, knot.addr()),
+        &format!(
+            "[zone.check]\nport = {}\nresolver = \"{}\"\nallow_loopback = true\nretry_minutes = [1]\n",
+            knot.port,
+            knot.addr()
+        ),
     );
     let env = Env::with(&extra);
     let key = env.registrar("reg-a", 10_000_000).await;
@@ -414,14 +452,20 @@ async fn the_nameserver_check_against_real_servers_holds_back_under_require() {
     // The results are in the registrar's domain answer, per server with a reason.
     let (_, v) = env.call("GET", "/api/v1/domains/notserved.pt", Some(&key), None).await;
     let check = &v["nameserver_check"];
-    assert_eq!((check["mode"].as_str(), check["passed"].as_bool(), check["in_zone"].as_bool()), (Some("require"), Some(false), Some(false)), "{v}");
+    assert_eq!(
+        (check["mode"].as_str(), check["passed"].as_bool(), check["in_zone"].as_bool()),
+        (Some("require"), Some(false), Some(false)),
+        "{v}"
+    );
     assert_eq!(check["servers"][0]["reason"], "REFUSED", "{v}");
     assert!(check["next_check"].is_string(), "a failure is retried: {v}");
     // Once its server serves it, `later.pt` passes on a retry and enters the zone.
     drop(knot);
     let zone_refs: Vec<(&str, &Path)> = zones.iter().map(|(z, p)| (z.as_str(), p.as_path())).collect();
     let knot = Knot::start(&zone_refs);
-    let settings = nicbox::dns::check::CheckSettings { ..nicbox::dns::check::CheckSettings::new(knot.port, Some(knot.addr()), true) };
+    let settings = nicbox::dns::check::CheckSettings {
+        ..nicbox::dns::check::CheckSettings::new(knot.port, Some(knot.addr()), true)
+    };
     let later = env.registry.store().read().unwrap().domain("later.pt").unwrap().unwrap();
     let r = nicbox::dns::check::check_domain("later.pt", &later.nameservers, &settings, &permits).await;
     assert!(nicbox::dns::check::passed(&r), "{r:?}");
@@ -486,7 +530,8 @@ fn the_demo_zone_passes_the_checkers() {
         std::thread::sleep(Duration::from_millis(100));
     }
     checkers_accept("pt", &file);
-    let creds: Value = serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
+    let creds: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
     assert_eq!(Path::new(creds["zones_dir"].as_str().unwrap()), std::path::absolute(data.join("zones")).unwrap());
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains(" IN DS ") && text.contains("xn--") && text.contains(" IN AAAA "), "IDN, DS and glue");
@@ -514,13 +559,30 @@ fn the_server_checks_new_domains_in_the_background_before_delegating() {
     let config = write_config(dir.path(), &extra);
     let c = config.to_str().unwrap();
     assert_eq!(run(&["init", "--config", c]).0, 0);
-    let (_, out, _) = run(&["registrar", "add", "--config", c, "--id", "reg-a", "--name", "Registos, Lda.", "--balance-cents", "100000"]);
+    let (_, out, _) = run(&[
+        "registrar",
+        "add",
+        "--config",
+        c,
+        "--id",
+        "reg-a",
+        "--name",
+        "Registos, Lda.",
+        "--balance-cents",
+        "100000",
+    ]);
     let key = out.lines().find_map(|l| l.split("keep it safe): ").nth(1)).expect("API key").trim().to_string();
     let (_, out, _) = run(&["user", "add", "--config", c, "--name", "ops", "--role", "admin"]);
     let password = out.split("password (shown once): ").nth(1).expect("password").trim().to_string();
     let server = crate::common::Server::serve(&config);
     let agent = crate::common::http_agent();
-    let (s, v) = crate::common::http_call(&agent, "POST", &server.url("/api/v1/contacts"), Some(&key), Some(&crate::common::org_body()));
+    let (s, v) = crate::common::http_call(
+        &agent,
+        "POST",
+        &server.url("/api/v1/contacts"),
+        Some(&key),
+        Some(&crate::common::org_body()),
+    );
     assert_eq!(s, 201, "{v}");
     let h = v["handle"].as_str().unwrap().to_string();
     let two = ns(&[("ns1.example.net", &[]), ("ns2.example.net", &[])]);
@@ -531,8 +593,10 @@ fn the_server_checks_new_domains_in_the_background_before_delegating() {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, a) = crate::common::http_call(&agent, "GET", &server.url("/api/v1/domains/servido.pt"), Some(&key), None);
-        let (_, b) = crate::common::http_call(&agent, "GET", &server.url("/api/v1/domains/recusado.pt"), Some(&key), None);
+        let (_, a) =
+            crate::common::http_call(&agent, "GET", &server.url("/api/v1/domains/servido.pt"), Some(&key), None);
+        let (_, b) =
+            crate::common::http_call(&agent, "GET", &server.url("/api/v1/domains/recusado.pt"), Some(&key), None);
         if a["nameserver_check"]["checked"].is_string() && b["nameserver_check"]["checked"].is_string() {
             assert_eq!(a["nameserver_check"]["passed"], true, "{a}");
             assert_eq!(b["nameserver_check"]["passed"], false, "{b}");
