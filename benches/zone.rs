@@ -83,7 +83,10 @@ fn domain(i: u64) -> Domain {
         vec![
             Nameserver {
                 name: format!("ns1.{name}"),
-                addresses: vec![v4(0), IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 1))],
+                addresses: vec![
+                    v4(0),
+                    IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, (i >> 16) as u16, i as u16, 0, 0, 0, 1)),
+                ],
             },
             Nameserver { name: format!("ns2.{name}"), addresses: vec![v4(1)] },
         ]
@@ -289,7 +292,12 @@ fn one(n: u64) -> Row {
     let conf = build(&dir, n);
     let build = started.elapsed();
     let db_bytes = std::fs::metadata(dir.join("data").join(nicbox::store::DB_FILE)).unwrap().len();
-    eprintln!("size {n}: database built in {:.1}s ({:.0} MiB) in {}", build.as_secs_f64(), db_bytes as f64 / MIB, dir.display());
+    eprintln!(
+        "size {n}: database built in {:.1}s ({:.0} MiB) in {}",
+        build.as_secs_f64(),
+        db_bytes as f64 / MIB,
+        dir.display()
+    );
 
     let out = dir.join("zones");
     let floor_out = dir.join("floor.txt");
@@ -329,7 +337,17 @@ fn main() {
 
     println!(
         "{:>9} {:>8} {:>8} {:>9} {:>8} {:>10} {:>8} {:>9} {:>6} {:>9} {:>8}  verdict",
-        "domains", "db MiB", "build s", "export s", "RSS MiB", "unchanged", "unch RSS", "floor s", "ratio", "zone MiB", "flr RSS"
+        "domains",
+        "db MiB",
+        "build s",
+        "export s",
+        "RSS MiB",
+        "unchanged",
+        "unch RSS",
+        "floor s",
+        "ratio",
+        "zone MiB",
+        "flr RSS"
     );
     for r in &rows {
         let target = 3.0 * r.n as f64 / 1e6;
