@@ -422,6 +422,18 @@ fn check(config: &Path) -> Result<(), Failure> {
         settings.tlds.len(),
         settings.tlds.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
     );
+    for t in &settings.policy.tlds {
+        if t.profile.delegation_check != crate::policy::DelegationCheck::Off && settings.zone.check_resolver.is_none() {
+            println!(
+                "configuration: note: .{} checks nameservers ({}) but [zone.check] resolver is not set: nameservers without glue cannot be checked and fail",
+                t.tld,
+                t.profile.delegation_check.as_str()
+            );
+        }
+        if settings.tld(&t.tld).is_some_and(|s| s.zone.nameservers.is_empty()) {
+            println!("configuration: note: .{} has no [tld.zone] nameservers: its zone cannot be published", t.tld);
+        }
+    }
     let policy = settings.policy.clone();
     // The store must outlive the read transaction.
     let (_ro, _rw, read);

@@ -506,7 +506,7 @@ pub async fn domain_action(
             let _ = r.audit_action(actor, &format!("domain {}", f.action), &name).await;
             let to = if f.action == "refuse" { "/admin/queues".to_string() } else { to };
             let done = if f.action == "ns_check" {
-                a.tr.t("Nameserver check queued: it runs within seconds; reload the page to see it.")
+                a.tr.t("Nameserver check queued: it runs after the checks already due; reload the page to see it.")
             } else {
                 a.tr.t("Done.")
             };

@@ -202,8 +202,8 @@ impl Tr {
             "IP address" => "Endereço IP",
             "Transport" => "Transporte",
             "Check again" => "Verificar de novo",
-            "Nameserver check queued: it runs within seconds; reload the page to see it." => {
-                "Verificação agendada: corre dentro de segundos; recarregue a página para a ver."
+            "Nameserver check queued: it runs after the checks already due; reload the page to see it." => {
+                "Verificação agendada: corre depois das que já estão em espera; recarregue a página para a ver."
             }
             _ => en,
         }
