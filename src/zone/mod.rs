@@ -173,10 +173,14 @@ pub async fn run_checker(registry: Registry, stop: impl std::future::Future<Outp
     let permits = Arc::new(tokio::sync::Semaphore::new(crate::limits::NS_CHECK_CONCURRENCY_MAX));
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(Duration::from_secs(u64::from(zs.check_interval_secs)));
+    let mut full = false;
     loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tick.tick() => {}
+        // A full round means more are waiting: the next round starts at once.
+        if !full {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tick.tick() => {}
+            }
         }
         let due = match registry.ns_checks_due(crate::limits::NS_CHECK_BATCH_MAX) {
             Ok(d) => d,
@@ -185,6 +189,7 @@ pub async fn run_checker(registry: Registry, stop: impl std::future::Future<Outp
                 continue;
             }
         };
+        full = due.len() >= crate::limits::NS_CHECK_BATCH_MAX;
         let mut tasks = tokio::task::JoinSet::new();
         for d in due {
             let (reg, settings, permits) = (registry.clone(), settings.clone(), permits.clone());

@@ -397,7 +397,9 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
         f.sync_all()?;
         drop(f);
         let (published, _) = registry.zone_state(&run.zone)?;
+        // Same content as the last publication, and the file on disk still is that publication.
         let unchanged = prev_problem.is_none()
+            && run.unexplained == 0
             && published
                 .as_ref()
                 .is_some_and(|p| p.content_digest == run.content_digest && p.config_digest == run.config_digest)

@@ -142,6 +142,7 @@ impl Tr {
             "Filter" => "Filtrar",
             "Last" => "Últimas",
             "Zones" => "Zonas",
+            "Now" => "Agora",
             "All publications" => "Todas as publicações",
             "No zone is configured." => "Nenhuma zona configurada.",
             "Last publication" => "Última publicação",
