@@ -616,3 +616,94 @@ fn the_server_checks_new_domains_in_the_background_before_delegating() {
     assert!(text.contains("servido.pt. 86400 IN NS") && !text.contains("recusado.pt."), "{text}");
     drop(server);
 }
+
+/// A SIGKILL at any moment of an export leaves a whole zone file: the previous publication or
+/// the complete new one, never a part.
+#[test]
+fn a_killed_export_leaves_a_whole_zone() {
+    const DOMAINS: usize = 40_000;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &zone_config("off", "", ""));
+    let c = config.to_str().unwrap();
+    assert_eq!(run(&["init", "--config", c]).0, 0);
+    {
+        let settings = nicbox::config::load(&config).unwrap();
+        let store = nicbox::store::Store::open(&settings.db_path()).unwrap();
+        let mut tx = store.write().unwrap();
+        for i in 0..DOMAINS {
+            let name = format!("dominio{i:06}.pt");
+            let d = nicbox::model::Domain {
+                name: name.clone(),
+                unicode_name: name.clone(),
+                roid: format!("D{i}-PT"),
+                zone: "pt".into(),
+                tld: "pt".into(),
+                registrar: "reg-a".into(),
+                registrant: "C1".into(),
+                admin: "C1".into(),
+                tech: None,
+                billing: None,
+                nameservers: vec![
+                    nicbox::model::Nameserver {
+                        name: format!("ns1.{name}"),
+                        addresses: vec!["192.0.2.1".parse().unwrap()],
+                    },
+                    nicbox::model::Nameserver { name: "ns2.example.net".into(), addresses: vec![] },
+                ],
+                ds: vec![],
+                statuses: vec![],
+                created: nicbox::model::Timestamp(0),
+                expires: nicbox::model::Timestamp(i64::MAX / 2),
+                updated: nicbox::model::Timestamp(0),
+                auto_renew: false,
+                auth_code: "x".into(),
+                auth_code_issued: nicbox::model::Timestamp(0),
+                deleted: None,
+                registration_basis: None,
+                legitimacy: None,
+                owner_visible: true,
+                pending_registrant: None,
+                pending_since: None,
+                due: nicbox::model::Timestamp(i64::MAX / 2),
+            };
+            tx.put_domain(None, &d).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let (code, out, err) = run(&["zone", "export", "--config", c]);
+    assert_eq!(code, 0, "{out} {err}");
+    let file = dir.path().join("data").join("zones").join("pt.zone");
+    let whole = |path: &Path| -> usize {
+        let r = nicbox::zone::render::Reader::open(std::io::BufReader::new(std::fs::File::open(path).unwrap()))
+            .expect("a zone file nicbox wrote");
+        r.map(|d| d.expect("every record reads")).count()
+    };
+    assert_eq!(whole(&file), DOMAINS);
+    let first = std::fs::read(&file).unwrap();
+    // Another TTL: every delegation changes, so an export rewrites the whole file.
+    let text = std::fs::read_to_string(&config).unwrap().replace("[tld.zone]\n", "[tld.zone]\nttl = 7200\n");
+    std::fs::write(&config, text).unwrap();
+    let mut rewritten = false;
+    for delay_ms in [5u64, 30, 60, 120, 200, 350] {
+        let mut child = std::process::Command::new(crate::common::binary())
+            .args(["zone", "export", "--config", c])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        assert_eq!(whole(&file), DOMAINS, "after a kill at {delay_ms} ms ({status})");
+        let now = std::fs::read(&file).unwrap();
+        if now != first {
+            assert!(String::from_utf8_lossy(&now).contains(" 7200 IN NS "), "a complete new publication");
+            rewritten = true;
+            break;
+        }
+    }
+    let (code, out, err) = run(&["zone", "export", "--config", c]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(whole(&file), DOMAINS);
+    assert!(std::fs::read_to_string(&file).unwrap().contains(" 7200 IN NS "), "{rewritten}");
+}
