@@ -12,18 +12,18 @@
 //!
 //! Environment:
 //! - `ZONE_BENCH_SIZES=100000,1000000,2000000`: the sizes (default `1000000,2000000`).
-//! - `ZONE_BENCH_INSERT=sorted`: insert in name order (default: a fixed pseudo-random order, which
-//!   leaves the B-tree pages as partly filled as a database written over years).
+//! - `ZONE_BENCH_INSERT=sorted`: insert in name order (default: a fixed pseudo-random order, as
+//!   a registry's writes come; measured at 1M: about the same file size and export time).
 //! - `ZONE_BENCH_KEEP=1`: keep the temporary directories (their paths are printed).
 //!
-//! Wall time and peak RSS of every measured process come from `wait4` (`ru_maxrss`). The floor
-//! runs in a child process too (this bench binary re-executed with `--floor`, with the same
-//! allocator as the binary), so both include process start and opening the database, and both
-//! are measured the same way. Both run on a warm page cache (the database was just written).
+//! Wall time and peak RSS of every measured process come from `wait4` (`ru_maxrss`), taken by a
+//! small middle process (`--measure`, see `measure_child` for why). The floor runs in a child
+//! process too (this bench binary re-executed with `--floor`, with the binary's allocator), so
+//! both include process start and opening the database, and both are measured the same way. Both run on a warm page cache (the database was just written).
 //! Nothing is asserted: timings on a shared machine are not a test.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -69,7 +69,7 @@ fn splitmix(mut x: u64) -> u64 {
 fn domain(i: u64) -> Domain {
     let h = splitmix(i);
     let com = (h >> 16) % 100 < 5;
-    let idn = (h >> 48) % 1000 == 0;
+    let idn = (h >> 48).is_multiple_of(1000);
     let suffix = if com { "com.pt" } else { "pt" };
     let (name, unicode_name) = if idn {
         let u = format!("açores{i:07}.{suffix}");
@@ -180,23 +180,52 @@ struct Run {
     stdout: String,
 }
 
-/// Runs `cmd` to its end and reaps it with `wait4`, which gives its peak resident set.
-fn measure(cmd: &mut Command) -> Run {
+/// The last line `--measure` prints after the measured program's own output.
+const MEASURED: &str = "@@measured";
+
+/// `--measure PROG ARGS..`: runs PROG (its output goes to ours), reaps it with `wait4` and prints
+/// `@@measured <wall nanoseconds> <peak RSS KiB> <exit ok>`.
+///
+/// Why a middle process: Rust spawns with posix_spawn (vfork), and at exec Linux folds the
+/// spawning process's high-water RSS into the new program's `ru_maxrss`. Spawned from the bench
+/// itself (hundreds of MiB after building a database) every child would report at least the
+/// bench's peak; spawned from this freshly started process, at most a few MiB of it.
+// The child is reaped with `wait4` (for its rusage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
+fn measure_child(prog: &str, args: &[String]) {
     let started = Instant::now();
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
-    let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let child = Command::new(prog).args(args).stdin(Stdio::null()).spawn().unwrap();
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our child, not yet reaped (std's `Child` is never waited on here), and
-    // both out-pointers are valid for the call.
+    // SAFETY: `pid` is our child, not yet reaped (its `Child` is never waited on), and both
+    // out-pointers are valid for the call.
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
     let wall = started.elapsed();
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     // Linux reports ru_maxrss in KiB.
-    Run { wall, max_rss: usage.ru_maxrss as u64 * 1024, ok, stdout }
+    println!("\n{MEASURED} {} {} {ok}", wall.as_nanos(), usage.ru_maxrss);
+}
+
+/// Runs `prog args` through `--measure` to its end.
+fn measure(prog: &Path, args: &[&std::ffi::OsStr]) -> Run {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("--measure")
+        .arg(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "--measure failed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (stdout, last) = text.rsplit_once(MEASURED).expect("the measured line");
+    let mut f = last.split_ascii_whitespace();
+    let wall = Duration::from_nanos(f.next().unwrap().parse().unwrap());
+    let max_rss = f.next().unwrap().parse::<u64>().unwrap() * 1024;
+    let ok = f.next() == Some("true");
+    Run { wall, max_rss, ok, stdout: stdout.trim_end().to_string() }
 }
 
 fn nicbox_bin() -> PathBuf {
@@ -206,9 +235,10 @@ fn nicbox_bin() -> PathBuf {
 
 /// `nicbox zone export --config CONF --out DIR`, measured; fails loudly on a refusal or an error.
 fn export(conf: &Path, out: &Path, expect: &str) -> Run {
-    let mut cmd = Command::new(nicbox_bin());
-    cmd.args(["zone", "export", "--config"]).arg(conf).arg("--out").arg(out);
-    let run = measure(&mut cmd);
+    let run = measure(
+        &nicbox_bin(),
+        &["zone".as_ref(), "export".as_ref(), "--config".as_ref(), conf.as_ref(), "--out".as_ref(), out.as_ref()],
+    );
     let line = run.stdout.lines().find(|l| l.starts_with("zone pt:")).unwrap_or_default().to_string();
     if !run.ok || !line.starts_with(&format!("zone pt: {expect} ")) {
         panic!("zone export did not end `{expect}`:\n{}", run.stdout);
@@ -258,7 +288,7 @@ fn floor_child(conf: &Path, out: &Path) {
 
 fn floor(conf: &Path, out: &Path) -> (Run, u64, u64) {
     let me = std::env::current_exe().unwrap();
-    let run = measure(Command::new(me).arg("--floor").arg(conf).arg(out));
+    let run = measure(&me, &["--floor".as_ref(), conf.as_ref(), out.as_ref()]);
     assert!(run.ok, "floor failed: {}", run.stdout);
     let mut f = run.stdout.split_ascii_whitespace().map(|x| x.parse::<u64>().unwrap());
     let (count, bytes) = (f.next().unwrap(), f.next().unwrap());
@@ -321,10 +351,21 @@ fn one(n: u64) -> Row {
     Row { n, db_bytes, build, first, again, floor, floor_rss, zone_bytes, apex_bytes, floor_bytes }
 }
 
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--floor") {
         floor_child(Path::new(&args[2]), Path::new(&args[3]));
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("--measure") {
+        measure_child(&args[2], &args[3..]);
         return;
     }
     let sizes: Vec<u64> = std::env::var("ZONE_BENCH_SIZES")
@@ -333,6 +374,9 @@ fn main() {
         .map(|s| s.trim().replace('_', "").parse().expect("ZONE_BENCH_SIZES: comma-separated domain counts"))
         .collect();
     eprintln!("binary: {}", nicbox_bin().display());
+    let baseline = measure(Path::new("/bin/true"), &[]);
+    eprintln!("peak RSS measurement baseline (/bin/true through --measure): {:.1} MiB", baseline.max_rss as f64 / MIB);
+    let load_before = loadavg();
     let rows: Vec<Row> = sizes.iter().map(|&n| one(n)).collect();
 
     println!(
@@ -352,7 +396,8 @@ fn main() {
     for r in &rows {
         let target = 3.0 * r.n as f64 / 1e6;
         let secs = r.first.wall.as_secs_f64();
-        let verdict = if secs <= target { format!("ok (<= {target:.1} s)") } else { format!("MISSED ({target:.1} s)") };
+        let verdict =
+            if secs <= target { format!("ok (<= {target:.2} s)") } else { format!("MISSED (> {target:.2} s)") };
         println!(
             "{:>9} {:>8.0} {:>8.1} {:>9.2} {:>8.1} {:>10.2} {:>8.1} {:>9.2} {:>6.1} {:>9.1} {:>8.1}  {verdict}",
             r.n,
@@ -395,6 +440,11 @@ fn main() {
             if flat { "flat" } else { "NOT flat" }
         );
     }
+    println!(
+        "load average (1 min) before {load_before}, after {} on {} CPUs: a busy machine slows every column alike",
+        loadavg(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     println!(
         "export s: first publication (no previous file) of `nicbox zone export`; unchanged: the same again; \
          floor s: scan + format + write + fsync of the same records (best of two); ratio = export / floor; \
