@@ -41,6 +41,45 @@ struct RawConfig {
     smtp: Option<RawSmtp>,
     #[serde(default)]
     zone: Option<RawZone>,
+    #[serde(default)]
+    dns: Option<RawDns>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    listen: Option<String>,
+    allow: Option<Vec<String>>,
+    max_connections: Option<usize>,
+    max_transfers: Option<usize>,
+    idle_secs: Option<u32>,
+    write_timeout_secs: Option<u32>,
+    keep_publications: Option<u32>,
+    keep_days: Option<u32>,
+    behind_after_secs: Option<u32>,
+    #[serde(default)]
+    tsig: Vec<RawTsig>,
+    #[serde(default)]
+    secondary: Vec<RawSecondary>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTsig {
+    name: String,
+    algorithm: Option<String>,
+    secret: String,
+    zones: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecondary {
+    address: String,
+    name: Option<String>,
+    tsig: Option<String>,
+    zones: Option<Vec<String>>,
+    notify: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -292,6 +331,78 @@ pub struct ZoneSettings {
     pub check_interval_secs: u32,
 }
 
+/// The hidden primary (`[dns]`): the listener, its keys, its secondaries and its bounds.
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    pub listen: SocketAddr,
+    pub keys: Vec<TsigKeySettings>,
+    pub secondaries: Vec<SecondarySettings>,
+    /// Networks that may query and transfer every zone without TSIG.
+    pub allow: Vec<ipnet::IpNet>,
+    /// TCP connections at once; more are closed at once.
+    pub max_connections: usize,
+    /// AXFR/IXFR streams at once; more are answered REFUSED.
+    pub max_transfers: usize,
+    /// A TCP connection that sends no query for this long is closed.
+    pub idle_secs: u32,
+    /// A client that does not take one message of a transfer in this time is dropped.
+    pub write_timeout_secs: u32,
+    /// Differences kept for IXFR: at most this many publications per zone ...
+    pub keep_publications: u32,
+    /// ... and none older than this many days.
+    pub keep_days: u32,
+    /// A secondary still on an older serial this long after a publication is flagged behind.
+    pub behind_after_secs: u32,
+}
+
+/// A TSIG key (RFC 8945). The secret never appears in `Debug` output or logs.
+#[derive(Clone)]
+pub struct TsigKeySettings {
+    /// Lower case, no trailing dot.
+    pub name: String,
+    /// `hmac-sha256`, `hmac-sha384`, `hmac-sha512` (or `hmac-sha1`).
+    pub algorithm: String,
+    pub secret: Vec<u8>,
+    /// The zones this key may transfer (None: every zone).
+    pub zones: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for TsigKeySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TsigKeySettings")
+            .field("name", &self.name)
+            .field("algorithm", &self.algorithm)
+            .field("secret", &"<redacted>")
+            .field("zones", &self.zones)
+            .finish()
+    }
+}
+
+/// A secondary: NOTIFY goes to `address` after each publication of its zones (signed with its
+/// key); without a key, unsigned transfers from its address are allowed.
+#[derive(Debug, Clone)]
+pub struct SecondarySettings {
+    pub address: SocketAddr,
+    /// How the admin UI names it (default: the address).
+    pub name: String,
+    pub tsig: Option<String>,
+    /// None: every zone.
+    pub zones: Option<Vec<String>>,
+    pub notify: bool,
+}
+
+impl SecondarySettings {
+    pub fn serves(&self, zone: &str) -> bool {
+        self.zones.as_ref().is_none_or(|z| z.iter().any(|x| x == zone))
+    }
+}
+
+impl TsigKeySettings {
+    pub fn serves(&self, zone: &str) -> bool {
+        self.zones.as_ref().is_none_or(|z| z.iter().any(|x| x == zone))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
@@ -307,6 +418,7 @@ pub struct Settings {
     pub log_json: bool,
     pub smtp: Option<SmtpSettings>,
     pub zone: ZoneSettings,
+    pub dns: Option<DnsSettings>,
 }
 
 impl Settings {
@@ -506,6 +618,12 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
         }
     };
     let zone = zone_settings(raw.zone, &resolve, &resolve(&raw.data_dir))?;
+    let zone_names: Vec<String> =
+        tlds.iter().flat_map(|t| std::iter::once(t.name.clone()).chain(t.zone.separate.iter().cloned())).collect();
+    let dns = match raw.dns {
+        Some(d) => Some(dns_settings(d, &zone_names)?),
+        None => None,
+    };
     let public_url = raw
         .registry
         .public_url
@@ -524,6 +642,107 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
         log_json,
         smtp,
         zone,
+        dns,
+    })
+}
+
+fn zone_list(key: &str, zones: Option<Vec<String>>, known: &[String]) -> Result<Option<Vec<String>>, ConfigError> {
+    let Some(zones) = zones else { return Ok(None) };
+    let mut out = Vec::new();
+    for z in zones {
+        let z = z.trim().trim_end_matches('.').to_ascii_lowercase();
+        if !known.contains(&z) {
+            return Err(bad(format!("{key}: `{z}` is not a zone this registry publishes (one of {})", known.join(", "))));
+        }
+        out.push(z);
+    }
+    Ok(Some(out))
+}
+
+fn dns_settings(raw: RawDns, zones: &[String]) -> Result<DnsSettings, ConfigError> {
+    use base64::Engine as _;
+    let listen = addr("dns.listen", raw.listen, "127.0.0.1:5353")?;
+    let mut keys: Vec<TsigKeySettings> = Vec::new();
+    for (i, k) in raw.tsig.into_iter().enumerate() {
+        let key = format!("dns.tsig[{i}]");
+        let name = host_name(&format!("{key}.name"), &k.name)?;
+        if keys.iter().any(|o| o.name == name) {
+            return Err(bad(format!("{key}.name: `{name}` is given twice")));
+        }
+        let algorithm = k.algorithm.unwrap_or_else(|| "hmac-sha256".into()).to_ascii_lowercase();
+        if !["hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512"].contains(&algorithm.as_str()) {
+            return Err(bad(format!(
+                "{key}.algorithm: `{algorithm}` is not one of hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha1"
+            )));
+        }
+        let secret = base64::engine::general_purpose::STANDARD
+            .decode(k.secret.trim())
+            .map_err(|_| bad(format!("{key}.secret: not base64")))?;
+        if secret.len() < 16 || secret.len() > 512 {
+            return Err(bad(format!("{key}.secret: {} bytes; give 16 to 512 (32 random bytes for hmac-sha256)", secret.len())));
+        }
+        let zones = zone_list(&format!("{key}.zones"), k.zones, zones)?;
+        keys.push(TsigKeySettings { name, algorithm, secret, zones });
+    }
+    let mut secondaries = Vec::new();
+    for (i, s) in raw.secondary.into_iter().enumerate() {
+        let key = format!("dns.secondary[{i}]");
+        let address = s
+            .address
+            .parse::<SocketAddr>()
+            .map_err(|_| bad(format!("{key}.address: `{}` is not an address:port", s.address)))?;
+        let tsig = match s.tsig {
+            Some(t) => {
+                let t = t.trim().trim_end_matches('.').to_ascii_lowercase();
+                if !keys.iter().any(|k| k.name == t) {
+                    return Err(bad(format!("{key}.tsig: no [[dns.tsig]] is named `{t}`")));
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        let zones = zone_list(&format!("{key}.zones"), s.zones, zones)?;
+        let name = s.name.unwrap_or_else(|| address.to_string());
+        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
+            return Err(bad(format!("{key}.name: 1 to 64 printable characters")));
+        }
+        secondaries.push(SecondarySettings { address, name, tsig, zones, notify: s.notify.unwrap_or(true) });
+    }
+    let mut allow = Vec::new();
+    for net in raw.allow.unwrap_or_default() {
+        let n = net
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| net.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| bad(format!("dns.allow: `{net}` is not a network such as 192.0.2.0/24")))?;
+        allow.push(n);
+    }
+    let bounded = |key: &str, v: Option<u32>, default: u32, lo: u32, hi: u32| -> Result<u32, ConfigError> {
+        let v = v.unwrap_or(default);
+        if !(lo..=hi).contains(&v) {
+            return Err(bad(format!("dns.{key}: {v} is outside {lo}..={hi}")));
+        }
+        Ok(v)
+    };
+    let max_connections = raw.max_connections.unwrap_or(64);
+    if !(1..=10_000).contains(&max_connections) {
+        return Err(bad(format!("dns.max_connections: {max_connections} is outside 1..=10000")));
+    }
+    let max_transfers = raw.max_transfers.unwrap_or(8);
+    if !(1..=1_000).contains(&max_transfers) {
+        return Err(bad(format!("dns.max_transfers: {max_transfers} is outside 1..=1000")));
+    }
+    Ok(DnsSettings {
+        listen,
+        keys,
+        secondaries,
+        allow,
+        max_connections,
+        max_transfers,
+        idle_secs: bounded("idle_secs", raw.idle_secs, 10, 1, 3_600)?,
+        write_timeout_secs: bounded("write_timeout_secs", raw.write_timeout_secs, 30, 1, 3_600)?,
+        keep_publications: bounded("keep_publications", raw.keep_publications, 100, 1, 100_000)?,
+        keep_days: bounded("keep_days", raw.keep_days, 7, 1, 3_650)?,
+        behind_after_secs: bounded("behind_after_secs", raw.behind_after_secs, 300, 1, 604_800)?,
     })
 }
 

@@ -78,6 +78,8 @@ pub struct Bound {
     pub whois_addr: SocketAddr,
     /// Present when the HTTP listener speaks HTTPS only.
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// The hidden primary's TCP and UDP sockets, when `[dns]` is configured.
+    pub dns: Option<(TcpListener, tokio::net::UdpSocket, SocketAddr)>,
 }
 
 /// Binds the listeners named by the settings (port 0 gives a free port, logged) and loads the
@@ -95,7 +97,16 @@ pub async fn bind(settings: &Settings) -> Result<Bound, String> {
         .await
         .map_err(|e| format!("whois.listen {}: {e}", settings.whois.listen))?;
     let whois_addr = whois.local_addr().map_err(|e| e.to_string())?;
-    Ok(Bound { http, http_addr, whois, whois_addr, tls })
+    let dns = match &settings.dns {
+        Some(d) => {
+            let (tcp, udp) =
+                crate::dns::server::bind(d.listen).await.map_err(|e| format!("dns.listen {}: {e}", d.listen))?;
+            let addr = tcp.local_addr().map_err(|e| e.to_string())?;
+            Some((tcp, udp, addr))
+        }
+        None => None,
+    };
+    Ok(Bound { http, http_addr, whois, whois_addr, tls, dns })
 }
 
 /// Serves until a shutdown signal, then closes the registry. Returns once the database is closed.
@@ -130,6 +141,21 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
             })
         }
     };
+    let dns = match bound.dns {
+        Some((tcp, udp, addr)) => {
+            let settings = registry.settings();
+            let zones: Vec<String> = crate::zone::publish::zones_of(settings).into_iter().map(|(z, _, _)| z).collect();
+            let d = settings.dns.clone().ok_or_else(|| anyhow::anyhow!("dns settings"))?;
+            let primary = crate::dns::server::Primary::new(d, zones, settings.zone.dir.clone())
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            tracing::info!("listening protocol=dns addr={addr}");
+            let t = token.clone();
+            Some(tokio::spawn(crate::dns::server::serve(std::sync::Arc::new(primary), tcp, udp, async move {
+                t.cancelled().await
+            })))
+        }
+        None => None,
+    };
     let control_token = token.clone();
     let control =
         tokio::spawn(crate::control::serve(registry.clone(), registry.settings().data_dir.clone(), async move {
@@ -163,6 +189,9 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
     token.cancel();
     for t in zone_tasks {
         let _ = tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), t).await;
+    }
+    if let Some(d) = dns {
+        let _ = tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), d).await;
     }
     let _ = control.await;
     let _ = jobs.await;

@@ -6,10 +6,13 @@
 //! network), so unlike the nameserver check they are not limited to public addresses.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::base::iana::{Opcode, Rcode};
 use domain::base::{Message, MessageBuilder, Rtype};
+use domain::rdata::tsig::Time48;
+use domain::tsig::{ClientTransaction, Key};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::{connected_udp, io_reason, parse_name, random_id, rcode_name, recv_with_id};
@@ -62,7 +65,28 @@ pub fn judge_notify_answer(answer: &[u8], id: u16) -> Result<(), String> {
 /// `NOTIFY_TIMEOUT_MS` for each answer (10 s in all). Ok when the target answered NOERROR or
 /// NOTIMP; Err with a short reason otherwise.
 pub async fn notify(target: SocketAddr, zone: &str) -> Result<(), String> {
-    notify_with(target, zone, limits::NOTIFY_TRIES, Duration::from_millis(limits::NOTIFY_TIMEOUT_MS)).await
+    notify_with(target, zone, limits::NOTIFY_TRIES, Duration::from_millis(limits::NOTIFY_TIMEOUT_MS), None).await
+}
+
+/// [`notify`] signed with a TSIG key (RFC 8945): the answer must be signed with it too.
+pub async fn notify_signed(target: SocketAddr, zone: &str, key: Option<Arc<Key>>) -> Result<(), String> {
+    notify_with(target, zone, limits::NOTIFY_TRIES, Duration::from_millis(limits::NOTIFY_TIMEOUT_MS), key).await
+}
+
+/// The NOTIFY message signed with `key`, and the transaction that checks the answer's signature.
+fn signed_message(id: u16, zone: &str, key: Arc<Key>) -> Result<(Vec<u8>, ClientTransaction<Arc<Key>>), String> {
+    let zone = parse_name(zone)?;
+    let mut builder = MessageBuilder::new_vec();
+    let header = builder.header_mut();
+    header.set_id(id);
+    header.set_opcode(Opcode::NOTIFY);
+    header.set_aa(true);
+    let mut question = builder.question();
+    question.push((&zone, Rtype::SOA)).map_err(|_| "cannot build the NOTIFY".to_string())?;
+    let mut additional = question.additional();
+    let tran = ClientTransaction::request(key, &mut additional, Time48::now())
+        .map_err(|_| "cannot sign the NOTIFY".to_string())?;
+    Ok((additional.finish(), tran))
 }
 
 /// [`notify`] with its bounds as parameters (tests use short ones).
@@ -71,9 +95,21 @@ pub async fn notify(target: SocketAddr, zone: &str) -> Result<(), String> {
 /// an earlier try still counts. A definite answer (REFUSED, a wrong opcode) ends the tries at
 /// once; an ICMP "port unreachable" is a failed try like a timeout, but the next try still waits
 /// for the end of this one's timeout, so a server that is restarting gets the whole time.
-async fn notify_with(target: SocketAddr, zone: &str, tries: u32, timeout_per_try: Duration) -> Result<(), String> {
+async fn notify_with(
+    target: SocketAddr,
+    zone: &str,
+    tries: u32,
+    timeout_per_try: Duration,
+    key: Option<Arc<Key>>,
+) -> Result<(), String> {
     let id = random_id()?;
-    let message = notify_message(id, zone)?;
+    let (message, tran) = match key {
+        Some(k) => {
+            let (m, t) = signed_message(id, zone, k)?;
+            (m, Some(t))
+        }
+        None => (notify_message(id, zone)?, None),
+    };
     let socket = connected_udp(target).await.map_err(|error| io_reason(&error))?;
     let mut buffer = vec![0u8; NOTIFY_ANSWER_BYTES_MAX];
     let mut last_reason = "no tries".to_string();
@@ -84,7 +120,16 @@ async fn notify_with(target: SocketAddr, zone: &str, tries: u32, timeout_per_try
             recv_with_id(&socket, id, &mut buffer).await
         };
         match timeout_at(deadline, exchange).await {
-            Ok(Ok(length)) => return judge_notify_answer(&buffer[..length], id),
+            Ok(Ok(length)) => {
+                judge_notify_answer(&buffer[..length], id)?;
+                if let Some(t) = &tran {
+                    let mut answer = Message::from_octets(buffer[..length].to_vec())
+                        .map_err(|_| super::MALFORMED.to_string())?;
+                    t.answer(&mut answer, Time48::now())
+                        .map_err(|e| format!("the answer's TSIG signature does not verify ({e})"))?;
+                }
+                return Ok(());
+            }
             Ok(Err(error)) => {
                 last_reason = io_reason(&error);
                 sleep_until(deadline).await;
@@ -178,7 +223,7 @@ mod tests {
     async fn silence_fails_after_the_tries() {
         let (target, _task) = secondary(None).await;
         let started = std::time::Instant::now();
-        let outcome = notify_with(target, "example.pt", 3, Duration::from_millis(100)).await;
+        let outcome = notify_with(target, "example.pt", 3, Duration::from_millis(100), None).await;
         let elapsed_ms = started.elapsed().as_millis();
         assert_eq!(outcome, Err("no answer after 3 tries (timeout)".to_string()));
         assert!((290..1_000).contains(&elapsed_ms), "took {elapsed_ms} ms");
@@ -188,7 +233,7 @@ mod tests {
     async fn closed_port_fails_after_the_tries() {
         // Bind then drop, so that nobody listens on the port.
         let target = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind").local_addr().expect("address");
-        let outcome = notify_with(target, "example.pt", 2, Duration::from_millis(50)).await;
+        let outcome = notify_with(target, "example.pt", 2, Duration::from_millis(50), None).await;
         assert_eq!(outcome, Err("no answer after 2 tries (connection refused)".to_string()));
     }
 }

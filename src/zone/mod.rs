@@ -7,6 +7,7 @@
 //! this module runs one publication at a time, records it, reloads the DNS server and sends
 //! NOTIFY, and runs the checker off the request path with bounded concurrency.
 
+pub mod diff;
 pub mod publish;
 pub mod render;
 
@@ -69,8 +70,12 @@ pub async fn publish(
         if run.outcome != GuardOutcome::Unchanged {
             registry.record_zone_run(run.clone(), force.as_ref().map(|(a, _)| a.clone())).await?;
         }
+        if matches!(run.outcome, GuardOutcome::Published | GuardOutcome::Forced) {
+            notify_secondaries(registry, run);
+        }
     }
     purge_journal(registry).await;
+    purge_differences(registry, &dir, &runs);
     Ok(runs)
 }
 
@@ -91,6 +96,47 @@ async fn purge_journal(registry: &Registry) {
         {
             tracing::warn!(error = %e, tld = %t.name, "journal purge failed; it runs again after the next publication");
         }
+    }
+}
+
+/// Drops the differences kept for IXFR beyond `[dns] keep_publications` / `keep_days`.
+fn purge_differences(registry: &Registry, dir: &std::path::Path, runs: &[ZoneRun]) {
+    let (keep, days) = registry.settings().dns.as_ref().map(|d| (d.keep_publications, d.keep_days)).unwrap_or((100, 7));
+    for run in runs {
+        match diff::purge(dir, &run.zone, keep, days, registry.now()) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(zone = %run.zone, removed = n, "old differences purged"),
+            Err(e) => tracing::warn!(zone = %run.zone, error = %e, "cannot purge old differences; tried again at the next publication"),
+        }
+    }
+}
+
+/// NOTIFY (signed when the secondary has a key) to every `[[dns.secondary]]` of the zone, in
+/// the background with retries: a dead secondary holds up nothing. Outcomes go to the
+/// secondaries' book (admin UI) and the log.
+fn notify_secondaries(registry: &Registry, run: &ZoneRun) {
+    let Some(dns) = registry.settings().dns.as_ref() else { return };
+    for s in dns.secondaries.iter().filter(|s| s.notify && s.serves(&run.zone)) {
+        let key = match &s.tsig {
+            Some(k) => match crate::dns::server::key(dns, k) {
+                Some(k) => Some(k),
+                None => continue,
+            },
+            None => None,
+        };
+        let (name, target, zone, serial) = (s.name.clone(), s.address, run.zone.clone(), run.serial);
+        tokio::spawn(async move {
+            let outcome = crate::dns::notify::notify_signed(target, &zone, key).await;
+            let line = match &outcome {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("failed: {e}"),
+            };
+            match &outcome {
+                Ok(()) => tracing::info!(zone = %zone, serial, secondary = %name, "notify sent"),
+                Err(e) => tracing::warn!(zone = %zone, serial, secondary = %name, error = %e, "notify failed"),
+            }
+            crate::dns::server::book().notified(&name, &zone, serial, &line);
+        });
     }
 }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::diff::DiffWriter;
 use super::render::{self, Header, Reader};
 use crate::config::{Settings, TldZone};
 use crate::limits::ZONE_SAMPLE_NAMES;
@@ -117,6 +118,9 @@ struct ZoneJob {
     buf: Vec<u8>,
     /// Second-level zones published apart (for the TLD's zone): their names are not this zone's.
     children: Vec<String>,
+    /// The differences from the previous publication, for IXFR (when it could be read and the
+    /// zone's configuration is the same).
+    diff: Option<DiffWriter>,
 }
 
 fn sample(v: &mut Vec<String>, name: &str) {
@@ -232,6 +236,15 @@ impl ZoneJob {
                 last = Some(e);
             }
         }
+        if prev != new
+            && let Some(w) = self.diff.as_mut()
+            && let Err(e) = w.write(name, prev.as_ref(), new.as_ref())
+        {
+            tracing::warn!(zone = %self.zone, error = %e, "cannot write the differences for IXFR; secondaries will transfer the whole zone");
+            if let Some(w) = self.diff.take() {
+                w.discard();
+            }
+        }
         match (&prev, &new) {
             (None, Some(_)) => {
                 self.run.added += 1;
@@ -316,6 +329,18 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
         );
         let config_same = published.as_ref().is_none_or(|p| p.config_digest == digest);
         let check_journal = prev.is_some() && config_same;
+        let diff = match prev_header {
+            Some(h) if config_same && h.serial != serial => {
+                match DiffWriter::create(dir, zone, h.serial, serial, z.ttl, now) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        tracing::warn!(zone = %zone, error = %e, "cannot write the differences for IXFR; secondaries will transfer the whole zone");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let tmp = dir.join(format!(".{zone}.zone.tmp"));
         let f = File::create(&tmp)?;
         let mut out = BufWriter::with_capacity(1 << 20, f);
@@ -371,6 +396,7 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
             prev_count,
             buf: Vec::with_capacity(1024),
             children,
+            diff,
         });
     }
     let policy = settings.policy.clone();
@@ -391,7 +417,7 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
     let mut runs = Vec::new();
     for mut job in jobs {
         job.advance(None, None)?;
-        let ZoneJob { mut run, out, tmp, file, content, prev_problem, prev_count, check_journal, tld: _, .. } = job;
+        let ZoneJob { mut run, out, tmp, file, content, prev_problem, prev_count, check_journal, diff, tld: _, .. } = job;
         run.content_digest = content.finalize().into();
         let f = out.into_inner().map_err(|e| ExportError::Io(e.to_string()))?;
         f.sync_all()?;
@@ -405,6 +431,9 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
                 .is_some_and(|p| p.content_digest == run.content_digest && p.config_digest == run.config_digest)
             && file.exists();
         if unchanged {
+            if let Some(w) = diff {
+                w.discard();
+            }
             let _ = std::fs::remove_file(&tmp);
             run.outcome = GuardOutcome::Unchanged;
             run.serial = published.as_ref().map(|p| p.serial).unwrap_or(run.serial);
@@ -442,6 +471,9 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
                     run.note = format!("forced by {} over \"{why}\": {}", f.who, f.reason);
                 }
                 None => {
+                    if let Some(w) = diff {
+                        w.discard();
+                    }
                     let _ = std::fs::remove_file(&tmp);
                     run.outcome = outcome;
                     run.note = if run.note.is_empty() { why } else { format!("{why}; {}", run.note) };
@@ -451,6 +483,12 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
                     continue;
                 }
             }
+        }
+        // The differences first (they are only used once the zone they lead to is in place).
+        if let Some(w) = diff
+            && let Err(e) = w.commit()
+        {
+            tracing::warn!(zone = %run.zone, error = %e, "cannot keep the differences for IXFR; secondaries will transfer the whole zone");
         }
         // Keep the publication being replaced, then move the new one into place; at every
         // moment the zone's file is a whole publication.

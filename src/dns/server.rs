@@ -1,0 +1,599 @@
+//! The hidden primary's listener (`[dns] listen`): SOA, AXFR and IXFR for the registry's
+//! zones to its secondaries, over UDP and TCP, and nothing else.
+//!
+//! Every query is judged by [`Primary::judge`] (pure: bytes in, a decision out): a message
+//! that cannot be read is dropped; anything but a SOA, AXFR or IXFR query (or a NOTIFY) for the
+//! apex of a published zone is REFUSED; a TSIG signature that does not verify gets NOTAUTH with
+//! the TSIG error; a query neither signed with a key allowed for the zone nor from an allowed
+//! address is REFUSED and logged. Never recursion, never data of another zone.
+//!
+//! Bounds: queries of at most [`QUERY_BYTES_MAX`]; at most `max_connections` TCP connections
+//! (more are closed at once), each closed after `idle_secs` without a query and after
+//! [`QUERIES_PER_CONNECTION_MAX`] queries; at most `max_transfers` transfers at once (more are
+//! REFUSED); a transfer is produced off the async threads into a channel of a few messages, and
+//! a client that does not take a message within `write_timeout_secs` is dropped, so a slow
+//! reader holds one file open and a few messages of memory, never a publication (which renames
+//! a new file over the one being read).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use domain::base::iana::{Class, Opcode, Rcode};
+use domain::base::message_builder::HashCompressor;
+use domain::base::{Message, MessageBuilder, Rtype};
+use domain::rdata::tsig::Time48;
+use domain::tsig::{Algorithm, Key, KeyName, ServerSequence, ServerTransaction};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::Semaphore;
+
+use super::xfr::{self, Plan};
+use crate::config::DnsSettings;
+
+/// The largest query taken (a query with a TSIG record is under 300 bytes).
+pub const QUERY_BYTES_MAX: usize = 4096;
+/// Queries on one TCP connection before it is closed.
+pub const QUERIES_PER_CONNECTION_MAX: u32 = 1_000;
+/// Messages of a transfer waiting to be written.
+const TRANSFER_QUEUE: usize = 4;
+
+/// Counters for `/metrics`, since the process started.
+pub static QUERIES: AtomicU64 = AtomicU64::new(0);
+pub static REFUSED: AtomicU64 = AtomicU64::new(0);
+pub static NOTAUTH: AtomicU64 = AtomicU64::new(0);
+pub static DROPPED: AtomicU64 = AtomicU64::new(0);
+pub static TRANSFERS_AXFR: AtomicU64 = AtomicU64::new(0);
+pub static TRANSFERS_IXFR: AtomicU64 = AtomicU64::new(0);
+
+type KeyStore = HashMap<(KeyName, Algorithm), Arc<Key>>;
+
+/// What the listener needs: the settings, the zones, where their files are, the keys.
+pub struct Primary {
+    pub settings: DnsSettings,
+    zones: Vec<String>,
+    dir: PathBuf,
+    keys: KeyStore,
+}
+
+/// What to do with one query.
+pub enum Decision {
+    /// Nothing (unreadable, or a response).
+    Drop,
+    /// One answer message.
+    Answer(Vec<u8>),
+    /// A transfer to stream (TCP only).
+    Transfer(Box<Transfer>),
+}
+
+pub struct Transfer {
+    pub zone: String,
+    pub plan: Plan,
+    pub query: Message<Vec<u8>>,
+    pub tsig: Option<ServerSequence<Arc<Key>>>,
+    pub key: Option<String>,
+}
+
+fn algorithm(name: &str) -> Option<Algorithm> {
+    match name {
+        "hmac-sha1" => Some(Algorithm::Sha1),
+        "hmac-sha256" => Some(Algorithm::Sha256),
+        "hmac-sha384" => Some(Algorithm::Sha384),
+        "hmac-sha512" => Some(Algorithm::Sha512),
+        _ => None,
+    }
+}
+
+/// The configured key named `name`, ready to sign.
+pub fn key(settings: &DnsSettings, name: &str) -> Option<Arc<Key>> {
+    let k = settings.keys.iter().find(|k| k.name == name)?;
+    let alg = algorithm(&k.algorithm)?;
+    let kn: KeyName = k.name.parse().ok()?;
+    Key::new(alg, &k.secret, kn, None, None).ok().map(Arc::new)
+}
+
+/// The name of a key as configured (lower case, no final dot).
+fn key_name(k: &Key) -> String {
+    let mut n = k.name().to_string().to_ascii_lowercase();
+    while n.ends_with('.') {
+        n.pop();
+    }
+    n
+}
+
+impl Primary {
+    pub fn new(settings: DnsSettings, zones: Vec<String>, dir: PathBuf) -> Result<Primary, String> {
+        let mut keys = KeyStore::new();
+        for k in &settings.keys {
+            let alg = algorithm(&k.algorithm).ok_or_else(|| format!("dns.tsig {}: unknown algorithm", k.name))?;
+            let name: KeyName = k.name.parse().map_err(|_| format!("dns.tsig {}: not a key name", k.name))?;
+            let key = Key::new(alg, &k.secret, name.clone(), None, None)
+                .map_err(|e| format!("dns.tsig {}: {e}", k.name))?;
+            keys.insert((name, alg), Arc::new(key));
+        }
+        Ok(Primary { settings, zones, dir, keys })
+    }
+
+    /// Whether a query for `zone` signed with `key` (verified) from `ip` may be answered.
+    pub fn allowed(&self, zone: &str, ip: IpAddr, key: Option<&str>) -> bool {
+        if let Some(k) = key
+            && self.settings.keys.iter().any(|c| c.name == k && c.serves(zone))
+        {
+            return true;
+        }
+        let ip = canonical(ip);
+        self.settings.allow.iter().any(|n| n.contains(&ip))
+            || self.settings.secondaries.iter().any(|s| s.tsig.is_none() && s.serves(zone) && canonical(s.address.ip()) == ip)
+    }
+
+    /// Decides what to answer to `bytes` from `peer` (`tcp`: whether it came over TCP).
+    pub fn judge(&self, bytes: Vec<u8>, peer: IpAddr, tcp: bool) -> Decision {
+        QUERIES.fetch_add(1, Ordering::Relaxed);
+        if bytes.len() < 12 || bytes.len() > QUERY_BYTES_MAX {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+            return Decision::Drop;
+        }
+        let original = bytes.clone();
+        let Ok(mut msg) = Message::from_octets(bytes) else {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+            return Decision::Drop;
+        };
+        if msg.header().qr() {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+            return Decision::Drop;
+        }
+        let opcode = msg.header().opcode();
+        if opcode != Opcode::QUERY && opcode != Opcode::NOTIFY {
+            return Decision::Answer(header_only(&original, Rcode::NOTIMP));
+        }
+        let Ok(question) = msg.sole_question() else {
+            return Decision::Answer(header_only(&original, Rcode::FORMERR));
+        };
+        let qtype = question.qtype();
+        let mut qname = question.qname().to_string().to_ascii_lowercase();
+        while qname.ends_with('.') {
+            qname.pop();
+        }
+        let zone = self.zones.iter().find(|z| **z == qname).cloned();
+        let wanted = question.qclass() == Class::IN
+            && zone.is_some()
+            && (qtype == Rtype::SOA || (opcode == Opcode::QUERY && (qtype == Rtype::AXFR || qtype == Rtype::IXFR)));
+        if !wanted {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            return Decision::Answer(plain(&msg, Rcode::REFUSED));
+        }
+        let zone = zone.unwrap_or_default();
+        let stream = tcp && opcode == Opcode::QUERY && (qtype == Rtype::AXFR || qtype == Rtype::IXFR);
+        // The client's serial, for IXFR: the SOA in the authority section.
+        let ixfr_serial = if qtype == Rtype::IXFR { client_serial(&msg) } else { None };
+        if qtype == Rtype::IXFR && ixfr_serial.is_none() {
+            return Decision::Answer(plain(&msg, Rcode::FORMERR));
+        }
+        let now = Time48::now();
+        let (seq, tran) = if stream {
+            match ServerSequence::request(&self.keys, &mut msg, now) {
+                Ok(s) => (s, None),
+                Err(e) => return self.tsig_failure(e, &original, &zone, peer),
+            }
+        } else {
+            match ServerTransaction::request(&self.keys, &mut msg, now) {
+                Ok(t) => (None, t),
+                Err(e) => return self.tsig_failure(e, &original, &zone, peer),
+            }
+        };
+        let key = seq.as_ref().map(|s| key_name(s.key())).or_else(|| tran.as_ref().map(|t| key_name(t.key())));
+        let kind = if opcode == Opcode::NOTIFY {
+            "NOTIFY"
+        } else if qtype == Rtype::SOA {
+            "SOA"
+        } else if qtype == Rtype::AXFR {
+            "AXFR"
+        } else {
+            "IXFR"
+        };
+        if !self.allowed(&zone, peer, key.as_deref()) {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                peer = %peer, zone = %zone, query = kind, key = key.as_deref().unwrap_or("none"),
+                "dns query refused: neither a key nor an address allowed for the zone"
+            );
+            return Decision::Answer(signed_single(&msg, Rcode::REFUSED, false, &[], tran));
+        }
+        book().seen(self, peer, key.as_deref(), &zone, kind, ixfr_serial);
+        if stream {
+            if !crate::zone::zone_file(&self.dir, &zone).exists() {
+                // Nothing published yet: SERVFAIL, as for a zone not loaded.
+                return Decision::Answer(signed_single(&msg, Rcode::SERVFAIL, false, &[], None));
+            }
+            let plan = match ixfr_serial {
+                Some(s) => Plan::Ixfr(s),
+                None => Plan::Axfr,
+            };
+            return Decision::Transfer(Box::new(Transfer { zone, plan, query: msg, tsig: seq, key }));
+        }
+        if opcode == Opcode::NOTIFY {
+            // A primary has nothing to do with a NOTIFY; acknowledged so the sender stops.
+            return Decision::Answer(signed_single(&msg, Rcode::NOERROR, true, &[], tran));
+        }
+        if qtype == Rtype::AXFR {
+            // AXFR is TCP only (RFC 5936 section 4.2).
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            return Decision::Answer(signed_single(&msg, Rcode::REFUSED, false, &[], tran));
+        }
+        // SOA, or IXFR over UDP: the current SOA (which tells an IXFR client to come back over
+        // TCP when it is behind, RFC 1995 section 2).
+        match xfr::open_published(&self.dir, &zone) {
+            Ok(Some(p)) => Decision::Answer(signed_single(&msg, Rcode::NOERROR, true, &[p.soa], tran)),
+            Ok(None) => Decision::Answer(signed_single(&msg, Rcode::SERVFAIL, false, &[], tran)),
+            Err(e) => {
+                tracing::error!(zone = %zone, error = %e, "cannot read the published zone");
+                Decision::Answer(signed_single(&msg, Rcode::SERVFAIL, false, &[], tran))
+            }
+        }
+    }
+
+    fn tsig_failure(
+        &self,
+        e: domain::tsig::ServerError<Arc<Key>>,
+        original: &[u8],
+        zone: &str,
+        peer: IpAddr,
+    ) -> Decision {
+        NOTAUTH.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(peer = %peer, zone = %zone, error = %e.error(), "dns query refused: its TSIG signature does not verify");
+        let Ok(msg) = Message::from_octets(original.to_vec()) else { return Decision::Drop };
+        match e.build_message(&msg, MessageBuilder::new_vec()) {
+            Ok(b) => Decision::Answer(b.finish()),
+            Err(_) => Decision::Answer(header_only(original, Rcode::NOTAUTH)),
+        }
+    }
+
+    /// Streams one transfer into `sink` (blocking: run it off the async threads).
+    pub fn produce(&self, t: Transfer, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> std::io::Result<Option<xfr::Sent>> {
+        xfr::transfer(&self.dir, &t.zone, t.plan, &t.query, t.tsig, sink)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses compare as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+fn client_serial(msg: &Message<Vec<u8>>) -> Option<u32> {
+    let authority = msg.authority().ok()?;
+    for r in authority {
+        let r = r.ok()?;
+        if r.rtype() == Rtype::SOA
+            && let Ok(Some(soa)) = r.to_record::<domain::rdata::Soa<domain::base::ParsedName<&[u8]>>>()
+        {
+            return Some(soa.data().serial().into_int());
+        }
+    }
+    None
+}
+
+/// An answer of only a header: the query's id and opcode, QR and `rcode` (for messages whose
+/// question cannot be read).
+fn header_only(query: &[u8], rcode: Rcode) -> Vec<u8> {
+    let mut b = MessageBuilder::new_vec();
+    let h = b.header_mut();
+    h.set_id(u16::from_be_bytes([query[0], query[1]]));
+    h.set_qr(true);
+    h.set_opcode(Opcode::from_int((query[2] >> 3) & 0x0f));
+    h.set_rcode(rcode);
+    b.finish()
+}
+
+/// An unsigned answer with no records.
+fn plain(msg: &Message<Vec<u8>>, rcode: Rcode) -> Vec<u8> {
+    signed_single(msg, rcode, false, &[], None)
+}
+
+fn signed_single(
+    msg: &Message<Vec<u8>>,
+    rcode: Rcode,
+    aa: bool,
+    records: &[xfr::Rec],
+    tsig: Option<ServerTransaction<Arc<Key>>>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut sink = |m: Vec<u8>| {
+        out = m;
+        true
+    };
+    let built = (|| -> Option<()> {
+        let b = MessageBuilder::from_target(HashCompressor::new(Vec::new())).ok()?;
+        let mut a = b.start_answer(msg, rcode).ok()?;
+        a.header_mut().set_aa(aa);
+        for r in records {
+            xfr::push_one(&mut a, r).ok()?;
+        }
+        let mut add = a.additional();
+        if let Some(t) = tsig {
+            t.answer(&mut add, Time48::now()).ok()?;
+        }
+        sink(add.finish().into_target());
+        Some(())
+    })();
+    if built.is_none() {
+        return header_only(msg.as_slice(), Rcode::SERVFAIL);
+    }
+    out
+}
+
+// --- the secondaries' book ---------------------------------------------------------------------
+
+/// What nicbox knows of one secondary and one zone since it started.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Seen {
+    /// The last query (`SOA`, `IXFR`, `AXFR`, `NOTIFY`) and when (Unix seconds).
+    pub last_query: Option<(String, i64)>,
+    /// The serial the secondary has: the one it sent in its last IXFR, or the one of the last
+    /// transfer it took whole.
+    pub serial: Option<u32>,
+    /// The last transfer sent: serial, kind, when.
+    pub transferred: Option<(u32, String, i64)>,
+    /// The last NOTIFY: serial, outcome, when.
+    pub notified: Option<(u32, String, i64)>,
+}
+
+#[derive(Default)]
+pub struct Book {
+    seen: Mutex<BTreeMap<(String, String), Seen>>,
+}
+
+static BOOK: std::sync::OnceLock<Book> = std::sync::OnceLock::new();
+
+/// The process's record of its secondaries.
+pub fn book() -> &'static Book {
+    BOOK.get_or_init(Book::default)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl Book {
+    /// The configured secondaries a query comes from: by key and address, else by key, else
+    /// (unsigned) by address.
+    fn who(p: &Primary, peer: IpAddr, key: Option<&str>) -> Vec<String> {
+        let peer = canonical(peer);
+        let s = &p.settings.secondaries;
+        let by_both: Vec<String> = s
+            .iter()
+            .filter(|x| x.tsig.as_deref() == key && canonical(x.address.ip()) == peer)
+            .map(|x| x.name.clone())
+            .collect();
+        if !by_both.is_empty() || key.is_none() {
+            return by_both;
+        }
+        s.iter().filter(|x| x.tsig.as_deref() == key).map(|x| x.name.clone()).collect()
+    }
+
+    fn update(&self, who: Vec<String>, zone: &str, f: impl Fn(&mut Seen)) {
+        let Ok(mut m) = self.seen.lock() else { return };
+        for w in who {
+            f(m.entry((w, zone.to_string())).or_default());
+        }
+    }
+
+    fn seen(&self, p: &Primary, peer: IpAddr, key: Option<&str>, zone: &str, kind: &str, serial: Option<u32>) {
+        let now = unix_now();
+        self.update(Self::who(p, peer, key), zone, |s| {
+            s.last_query = Some((kind.to_string(), now));
+            if serial.is_some() {
+                s.serial = serial;
+            }
+        });
+    }
+
+    fn transferred(&self, p: &Primary, peer: IpAddr, key: Option<&str>, zone: &str, sent: &xfr::Sent) {
+        let now = unix_now();
+        self.update(Self::who(p, peer, key), zone, |s| {
+            s.serial = Some(sent.serial);
+            s.transferred = Some((sent.serial, sent.kind.to_string(), now));
+        });
+    }
+
+    /// Records the outcome of a NOTIFY to the secondary named `name`.
+    pub fn notified(&self, name: &str, zone: &str, serial: u32, outcome: &str) {
+        let now = unix_now();
+        self.update(vec![name.to_string()], zone, |s| s.notified = Some((serial, outcome.to_string(), now)));
+    }
+
+    pub fn get(&self, name: &str, zone: &str) -> Seen {
+        self.seen.lock().ok().and_then(|m| m.get(&(name.to_string(), zone.to_string())).cloned()).unwrap_or_default()
+    }
+}
+
+// --- sockets -------------------------------------------------------------------------------------
+
+/// Binds TCP and UDP on the same address (port 0: a free port for both).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(TcpListener, UdpSocket)> {
+    let mut last = None;
+    for _ in 0..10 {
+        let tcp = TcpListener::bind(addr).await?;
+        let bound = tcp.local_addr()?;
+        match UdpSocket::bind(bound).await {
+            Ok(udp) => return Ok((tcp, udp)),
+            Err(e) if addr.port() == 0 => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("cannot bind")))
+}
+
+/// Serves until `stop`.
+pub async fn serve(
+    primary: Arc<Primary>,
+    tcp: TcpListener,
+    udp: UdpSocket,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let connections = Arc::new(Semaphore::new(primary.settings.max_connections));
+    let transfers = Arc::new(Semaphore::new(primary.settings.max_transfers));
+    let udp = Arc::new(udp);
+    let udp_task = tokio::spawn(serve_udp(primary.clone(), udp));
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = tcp.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let Ok(permit) = connections.clone().try_acquire_owned() else {
+                    DROPPED.fetch_add(1, Ordering::Relaxed);
+                    drop(stream);
+                    continue;
+                };
+                let (p, t) = (primary.clone(), transfers.clone());
+                tokio::spawn(async move {
+                    serve_tcp(p, t, stream, peer).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    udp_task.abort();
+}
+
+async fn serve_udp(primary: Arc<Primary>, udp: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; QUERY_BYTES_MAX + 1];
+    loop {
+        let Ok((n, peer)) = udp.recv_from(&mut buf).await else { continue };
+        if n > QUERY_BYTES_MAX {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        match primary.judge(buf[..n].to_vec(), peer.ip(), false) {
+            Decision::Answer(a) => {
+                let a = if a.len() > 512 { truncated(&a) } else { a };
+                let _ = udp.send_to(&a, peer).await;
+            }
+            Decision::Transfer(_) | Decision::Drop => {}
+        }
+    }
+}
+
+/// A UDP answer too long for 512 bytes: its header with TC set (the client retries over TCP).
+fn truncated(a: &[u8]) -> Vec<u8> {
+    let mut h = a[..12].to_vec();
+    h[2] |= 0x02;
+    h[4..12].fill(0);
+    h
+}
+
+async fn serve_tcp(primary: Arc<Primary>, transfers: Arc<Semaphore>, mut stream: TcpStream, peer: SocketAddr) {
+    let idle = Duration::from_secs(u64::from(primary.settings.idle_secs));
+    let write_timeout = Duration::from_secs(u64::from(primary.settings.write_timeout_secs));
+    let _ = stream.set_nodelay(true);
+    for _ in 0..QUERIES_PER_CONNECTION_MAX {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let n = usize::from(u16::from_be_bytes(len));
+        if !(12..=QUERY_BYTES_MAX).contains(&n) {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let mut body = vec![0u8; n];
+        match tokio::time::timeout(idle, stream.read_exact(&mut body)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        match primary.judge(body, peer.ip(), true) {
+            Decision::Drop => return,
+            Decision::Answer(a) => {
+                if !write_message(&mut stream, &a, write_timeout).await {
+                    return;
+                }
+            }
+            Decision::Transfer(t) => {
+                let Ok(permit) = transfers.clone().try_acquire_owned() else {
+                    REFUSED.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(peer = %peer, zone = %t.zone, "transfer refused: too many transfers at once");
+                    let a = plain(&t.query, Rcode::REFUSED);
+                    let _ = write_message(&mut stream, &a, write_timeout).await;
+                    return;
+                };
+                if !stream_transfer(&primary, &mut stream, peer, *t, write_timeout).await {
+                    return;
+                }
+                drop(permit);
+            }
+        }
+    }
+}
+
+async fn write_message(stream: &mut TcpStream, message: &[u8], timeout: Duration) -> bool {
+    let Ok(len) = u16::try_from(message.len()) else { return false };
+    let mut framed = Vec::with_capacity(message.len() + 2);
+    framed.extend_from_slice(&len.to_be_bytes());
+    framed.extend_from_slice(message);
+    matches!(tokio::time::timeout(timeout, stream.write_all(&framed)).await, Ok(Ok(())))
+}
+
+/// Produces the transfer on a blocking thread into a short channel and writes it out; false
+/// when the connection is to be closed.
+async fn stream_transfer(
+    primary: &Arc<Primary>,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    t: Transfer,
+    timeout: Duration,
+) -> bool {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(TRANSFER_QUEUE);
+    let (zone, key, plan) = (t.zone.clone(), t.key.clone(), t.plan);
+    let p = primary.clone();
+    let producer = tokio::task::spawn_blocking(move || {
+        let mut sink = |m: Vec<u8>| tx.blocking_send(m).is_ok();
+        p.produce(t, &mut sink)
+    });
+    let started = std::time::Instant::now();
+    let mut ok = true;
+    while let Some(m) = rx.recv().await {
+        if !write_message(stream, &m, timeout).await {
+            ok = false;
+            break;
+        }
+    }
+    // Dropping the receiver stops the producer at its next message.
+    drop(rx);
+    match producer.await {
+        Ok(Ok(Some(sent))) if ok => {
+            if sent.kind == "AXFR" || sent.kind == "IXFR (whole zone)" {
+                TRANSFERS_AXFR.fetch_add(1, Ordering::Relaxed);
+            } else {
+                TRANSFERS_IXFR.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::info!(
+                peer = %peer, zone = %zone, kind = sent.kind, serial = sent.serial, records = sent.records,
+                messages = sent.messages, bytes = sent.bytes, millis = started.elapsed().as_millis() as u64,
+                key = key.as_deref().unwrap_or("none"), ?plan, "zone transferred"
+            );
+            book().transferred(primary, peer.ip(), key.as_deref(), &zone, &sent);
+            true
+        }
+        Ok(Ok(Some(_))) | Ok(Err(_)) if !ok => {
+            tracing::warn!(peer = %peer, zone = %zone, "transfer abandoned: the client did not take it in time");
+            false
+        }
+        // The zone's file went away since the query was judged: nothing sensible to send.
+        Ok(Ok(None)) | Ok(Ok(Some(_))) => false,
+        Ok(Err(e)) => {
+            tracing::error!(peer = %peer, zone = %zone, error = %e, "transfer failed");
+            false
+        }
+        Err(e) => {
+            tracing::error!(peer = %peer, zone = %zone, error = %e, "transfer task failed");
+            false
+        }
+    }
+}
