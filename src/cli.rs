@@ -28,6 +28,9 @@ enum Command {
         http: Option<String>,
         #[arg(long)]
         whois: Option<String>,
+        /// The hidden primary's DNS address (AXFR/IXFR with the demo's TSIG key).
+        #[arg(long)]
+        dns: Option<String>,
     },
     /// Serve WHOIS, HTTP (registrar API, RDAP, public pages, admin UI) and background jobs.
     Serve {
@@ -206,7 +209,9 @@ fn open_registry(settings: Settings) -> Result<Registry, Failure> {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Demo { data, http, whois } => crate::demo::run(&data, http.as_deref(), whois.as_deref()),
+        Command::Demo { data, http, whois, dns } => {
+            crate::demo::run(&data, http.as_deref(), whois.as_deref(), dns.as_deref())
+        }
         Command::Serve { config } => {
             let settings = load(&config)?;
             init_tracing(&settings.log_level, settings.log_json);

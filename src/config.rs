@@ -652,7 +652,10 @@ fn zone_list(key: &str, zones: Option<Vec<String>>, known: &[String]) -> Result<
     for z in zones {
         let z = z.trim().trim_end_matches('.').to_ascii_lowercase();
         if !known.contains(&z) {
-            return Err(bad(format!("{key}: `{z}` is not a zone this registry publishes (one of {})", known.join(", "))));
+            return Err(bad(format!(
+                "{key}: `{z}` is not a zone this registry publishes (one of {})",
+                known.join(", ")
+            )));
         }
         out.push(z);
     }
@@ -679,7 +682,10 @@ fn dns_settings(raw: RawDns, zones: &[String]) -> Result<DnsSettings, ConfigErro
             .decode(k.secret.trim())
             .map_err(|_| bad(format!("{key}.secret: not base64")))?;
         if secret.len() < 16 || secret.len() > 512 {
-            return Err(bad(format!("{key}.secret: {} bytes; give 16 to 512 (32 random bytes for hmac-sha256)", secret.len())));
+            return Err(bad(format!(
+                "{key}.secret: {} bytes; give 16 to 512 (32 random bytes for hmac-sha256)",
+                secret.len()
+            )));
         }
         let zones = zone_list(&format!("{key}.zones"), k.zones, zones)?;
         keys.push(TsigKeySettings { name, algorithm, secret, zones });

@@ -22,7 +22,7 @@ pub const DEMO_DOMAINS: usize = 2_000;
 const RESERVED: &str = include_str!("../ops/pt-reserved.txt");
 const BLOCKED: &str = include_str!("../ops/pt-blocked.txt");
 
-fn config_text(http: &str, whois: &str) -> String {
+fn config_text(http: &str, whois: &str, dns: &str, tsig_secret: &str) -> String {
     format!(
         r#"# nicbox demo registry (written by `nicbox demo`; edit freely, see ops/nicbox.example.toml)
 data_dir = "."
@@ -75,12 +75,25 @@ interval_minutes = 15
 # Where nameservers without glue would be resolved: none in the demo, so that it sends
 # nothing to the network (its glue is in documentation ranges, which are never queried).
 resolver = "none"
+
+# nicbox is the zones' hidden primary: secondaries transfer them from here (AXFR, IXFR) with
+# the TSIG key below. Add a [[dns.secondary]] for each to have it notified of publications.
+[dns]
+listen = "{dns}"
+
+[[dns.tsig]]
+name = "nicbox-demo-xfr"
+algorithm = "hmac-sha256"
+secret = "{tsig_secret}"
 "#
     )
 }
 
+/// The demo's TSIG key name.
+pub const DEMO_TSIG_KEY: &str = "nicbox-demo-xfr";
+
 /// Runs the demo: creates `dir` on the first run, then serves.
-pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>) -> Result<(), Failure> {
+pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>, dns: Option<&str>) -> Result<(), Failure> {
     let check_addr = |flag: &str, v: Option<&str>| -> Result<(), Failure> {
         match v {
             Some(a) if a.parse::<SocketAddr>().is_err() => {
@@ -91,10 +104,16 @@ pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>) -> Result<(), Fa
     };
     check_addr("http", http)?;
     check_addr("whois", whois)?;
+    check_addr("dns", dns)?;
     let config_path = dir.join("nicbox.toml");
     init_tracing("info", false);
     if !config_path.exists() {
-        create(dir, http.unwrap_or("127.0.0.1:8080"), whois.unwrap_or("127.0.0.1:4343"))?;
+        create(
+            dir,
+            http.unwrap_or("127.0.0.1:8080"),
+            whois.unwrap_or("127.0.0.1:4343"),
+            dns.unwrap_or("127.0.0.1:5353"),
+        )?;
     }
     let mut settings = config::load(&config_path).map_err(|e| Failure::Usage(e.to_string()))?;
     if let Some(a) = http.and_then(|a| a.parse().ok()) {
@@ -102,6 +121,9 @@ pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>) -> Result<(), Fa
     }
     if let Some(a) = whois.and_then(|a| a.parse().ok()) {
         settings.whois.listen = a;
+    }
+    if let (Some(a), Some(d)) = (dns.and_then(|a| a.parse().ok()), settings.dns.as_mut()) {
+        d.listen = a;
     }
     let creds = dir.join("demo-credentials.json");
     println!("nicbox demo: data in {}, credentials in {}", dir.display(), creds.display());
@@ -111,17 +133,25 @@ pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>) -> Result<(), Fa
     serve(settings)
 }
 
-fn create(dir: &Path, http: &str, whois: &str) -> Result<(), Failure> {
+fn create(dir: &Path, http: &str, whois: &str, dns: &str) -> Result<(), Failure> {
+    use base64::Engine as _;
+    let secret = base64::engine::general_purpose::STANDARD.encode(crate::registry::random_bytes::<32>());
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("reserved.txt"), RESERVED)?;
     std::fs::write(dir.join("blocked.txt"), BLOCKED)?;
     let config_path = dir.join("nicbox.toml");
-    let settings = config::parse(&config_text(http, whois), dir).map_err(|e| Failure::Failed(e.to_string()))?;
+    let settings =
+        config::parse(&config_text(http, whois, dns, &secret), dir).map_err(|e| Failure::Failed(e.to_string()))?;
     Store::create(&settings.db_path())?;
     let registry = Registry::open(settings)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let started = std::time::Instant::now();
     let creds = rt.block_on(seed(&registry, http, whois))?;
+    let mut creds = creds;
+    creds["dns"] = serde_json::json!({
+        "addr": dns,
+        "tsig": {"name": DEMO_TSIG_KEY, "algorithm": "hmac-sha256", "secret": secret},
+    });
     registry.close();
     let creds_path = dir.join("demo-credentials.json");
     std::fs::write(&creds_path, serde_json::to_string_pretty(&creds)? + "\n")?;
@@ -131,7 +161,7 @@ fn create(dir: &Path, http: &str, whois: &str) -> Result<(), Failure> {
         std::fs::set_permissions(&creds_path, std::fs::Permissions::from_mode(0o600))?;
     }
     // The configuration is written last: a demo interrupted while seeding starts over.
-    std::fs::write(&config_path, config_text(http, whois))?;
+    std::fs::write(&config_path, config_text(http, whois, dns, &secret))?;
     tracing::info!("demo registry created in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -10,9 +10,9 @@
 //! address that is not global unicast ([`is_public`]); loopback only when a test allows it.
 
 pub mod check;
+pub mod notify;
 pub mod server;
 pub mod xfr;
-pub mod notify;
 
 use std::future::{Future, poll_fn};
 use std::io;

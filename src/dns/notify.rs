@@ -123,8 +123,8 @@ async fn notify_with(
             Ok(Ok(length)) => {
                 judge_notify_answer(&buffer[..length], id)?;
                 if let Some(t) = &tran {
-                    let mut answer = Message::from_octets(buffer[..length].to_vec())
-                        .map_err(|_| super::MALFORMED.to_string())?;
+                    let mut answer =
+                        Message::from_octets(buffer[..length].to_vec()).map_err(|_| super::MALFORMED.to_string())?;
                     t.answer(&mut answer, Time48::now())
                         .map_err(|e| format!("the answer's TSIG signature does not verify ({e})"))?;
                 }

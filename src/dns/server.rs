@@ -110,8 +110,8 @@ impl Primary {
         for k in &settings.keys {
             let alg = algorithm(&k.algorithm).ok_or_else(|| format!("dns.tsig {}: unknown algorithm", k.name))?;
             let name: KeyName = k.name.parse().map_err(|_| format!("dns.tsig {}: not a key name", k.name))?;
-            let key = Key::new(alg, &k.secret, name.clone(), None, None)
-                .map_err(|e| format!("dns.tsig {}: {e}", k.name))?;
+            let key =
+                Key::new(alg, &k.secret, name.clone(), None, None).map_err(|e| format!("dns.tsig {}: {e}", k.name))?;
             keys.insert((name, alg), Arc::new(key));
         }
         Ok(Primary { settings, zones, dir, keys })
@@ -126,7 +126,11 @@ impl Primary {
         }
         let ip = canonical(ip);
         self.settings.allow.iter().any(|n| n.contains(&ip))
-            || self.settings.secondaries.iter().any(|s| s.tsig.is_none() && s.serves(zone) && canonical(s.address.ip()) == ip)
+            || self
+                .settings
+                .secondaries
+                .iter()
+                .any(|s| s.tsig.is_none() && s.serves(zone) && canonical(s.address.ip()) == ip)
     }
 
     /// Decides what to answer to `bytes` from `peer` (`tcp`: whether it came over TCP).
@@ -246,7 +250,7 @@ impl Primary {
         tracing::warn!(peer = %peer, zone = %zone, error = %e.error(), "dns query refused: its TSIG signature does not verify");
         let Ok(msg) = Message::from_octets(original.to_vec()) else { return Decision::Drop };
         match e.build_message(&msg, MessageBuilder::new_vec()) {
-            Ok(b) => Decision::Answer(b.finish()),
+            Ok(b) => Decision::Answer(badsig_not_formerr(b.finish())),
             Err(_) => Decision::Answer(header_only(original, Rcode::NOTAUTH)),
         }
     }
@@ -255,6 +259,20 @@ impl Primary {
     pub fn produce(&self, t: Transfer, sink: &mut dyn FnMut(Vec<u8>) -> bool) -> std::io::Result<Option<xfr::Sent>> {
         xfr::transfer(&self.dir, &t.zone, t.plan, &t.query, t.tsig, sink)
     }
+}
+
+/// `domain` 0.12 answers a MAC that does not verify with TSIG error FORMERR; RFC 8945 section
+/// 5.2.2 says BADSIG, under RCODE NOTAUTH, which is what secondaries log and operators look
+/// for. The TSIG record is the message's last and its error field the 4 bytes before its
+/// (empty) other data, so the fix is in place.
+fn badsig_not_formerr(mut m: Vec<u8>) -> Vec<u8> {
+    let n = m.len();
+    let unsigned_tsig_formerr = n > 18 && m[n - 2..] == [0, 0] && m[n - 4..n - 2] == [0, 1] && m[10..12] != [0, 0];
+    if unsigned_tsig_formerr {
+        m[n - 4..n - 2].copy_from_slice(&16u16.to_be_bytes());
+        m[3] = (m[3] & 0xf0) | 9;
+    }
+    m
 }
 
 /// IPv4-mapped IPv6 addresses compare as IPv4.
@@ -594,6 +612,215 @@ async fn stream_transfer(
         Err(e) => {
             tracing::error!(peer = %peer, zone = %zone, error = %e, "transfer task failed");
             false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{TldZone, TsigKeySettings};
+    use crate::model::{Delegation, Nameserver};
+    use crate::zone::render;
+    use domain::base::Name;
+    use proptest::prelude::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn settings() -> DnsSettings {
+        DnsSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            keys: vec![TsigKeySettings {
+                name: "xfr".into(),
+                algorithm: "hmac-sha256".into(),
+                secret: SECRET.to_vec(),
+                zones: None,
+            }],
+            secondaries: vec![],
+            allow: vec!["192.0.2.0/24".parse().unwrap()],
+            max_connections: 4,
+            max_transfers: 2,
+            idle_secs: 1,
+            write_timeout_secs: 1,
+            keep_publications: 10,
+            keep_days: 7,
+            behind_after_secs: 60,
+        }
+    }
+
+    /// A published zone of `n` delegations in a temporary directory.
+    fn published(n: usize) -> (tempfile::TempDir, Primary) {
+        let dir = tempfile::tempdir().unwrap();
+        let z = TldZone {
+            primary: "a.dns.pt".into(),
+            mailbox: "hostmaster.dns.pt".into(),
+            ttl: 86_400,
+            soa_ttl: 3_600,
+            refresh: 3_600,
+            retry: 900,
+            expire: 1_209_600,
+            minimum: 3_600,
+            nameservers: vec![Nameserver { name: "a.dns.pt".into(), addresses: vec!["192.0.2.53".parse().unwrap()] }],
+            separate: vec![],
+        };
+        let mut out = Vec::new();
+        render::write_apex(&mut out, "pt", &z, render::Header { serial: 2026120201, journal_seq: 1 }, &[]).unwrap();
+        for i in 0..n {
+            let d = Delegation {
+                ns: vec![
+                    Nameserver { name: format!("ns1.d{i:06}.pt"), addresses: vec!["192.0.2.1".parse().unwrap()] },
+                    Nameserver { name: "ns.example.net".into(), addresses: vec![] },
+                ],
+                ds: vec![],
+            };
+            render::write_delegation(&mut out, &format!("d{i:06}.pt"), 86_400, &d).unwrap();
+        }
+        std::fs::write(crate::zone::zone_file(dir.path(), "pt"), out).unwrap();
+        let p = Primary::new(settings(), vec!["pt".into()], dir.path().to_path_buf()).unwrap();
+        (dir, p)
+    }
+
+    fn query(name: &str, rtype: Rtype, rd: bool) -> Vec<u8> {
+        super::super::query_message(0x4242, &Name::vec_from_str(name).unwrap(), rtype, rd)
+    }
+
+    fn signed(name: &str, rtype: Rtype, secret: &[u8]) -> Vec<u8> {
+        let mut b = MessageBuilder::new_vec();
+        b.header_mut().set_id(7);
+        let mut q = b.question();
+        q.push((Name::vec_from_str(name).unwrap(), rtype)).unwrap();
+        let mut add = q.additional();
+        let key = Key::new(Algorithm::Sha256, secret, "xfr".parse().unwrap(), None, None).unwrap();
+        domain::tsig::ClientTransaction::request(key, &mut add, Time48::now()).unwrap();
+        add.finish()
+    }
+
+    fn rcode(d: &Decision) -> Option<Rcode> {
+        match d {
+            Decision::Answer(a) => Some(Message::from_octets(a.as_slice()).unwrap().header().rcode()),
+            _ => None,
+        }
+    }
+
+    const ALLOWED: &str = "192.0.2.7";
+    const STRANGER: &str = "198.51.100.7";
+
+    #[test]
+    fn answers_only_what_secondaries_need() {
+        let (_d, p) = published(3);
+        let ok: IpAddr = ALLOWED.parse().unwrap();
+        let soa = p.judge(query("pt", Rtype::SOA, false), ok, false);
+        assert_eq!(rcode(&soa), Some(Rcode::NOERROR));
+        if let Decision::Answer(a) = &soa {
+            let m = Message::from_octets(a.as_slice()).unwrap();
+            assert!(m.header().aa() && !m.header().ra());
+            assert_eq!(m.header_counts().ancount(), 1);
+        }
+        // Other zones, other names, other types, recursion: REFUSED, never an answer.
+        for (name, rtype, rd) in [
+            ("example.com", Rtype::SOA, true),
+            ("d000001.pt", Rtype::NS, false),
+            ("pt", Rtype::ANY, false),
+            ("pt", Rtype::A, true),
+            ("pt", Rtype::AXFR, false),
+        ] {
+            let d = p.judge(query(name, rtype, rd), ok, false);
+            assert_eq!(rcode(&d), Some(Rcode::REFUSED), "{name} {rtype}");
+        }
+        // IXFR over UDP: only the SOA (come back over TCP).
+        let stranger: IpAddr = STRANGER.parse().unwrap();
+        assert_eq!(rcode(&p.judge(query("pt", Rtype::SOA, false), stranger, false)), Some(Rcode::REFUSED));
+        assert!(matches!(p.judge(query("pt", Rtype::AXFR, false), ok, true), Decision::Transfer(_)));
+        assert_eq!(rcode(&p.judge(query("pt", Rtype::AXFR, false), stranger, true)), Some(Rcode::REFUSED));
+        // An IXFR without the client's SOA is malformed.
+        assert_eq!(rcode(&p.judge(query("pt", Rtype::IXFR, false), ok, true)), Some(Rcode::FORMERR));
+    }
+
+    #[test]
+    fn tsig_lets_in_and_a_wrong_secret_gets_badsig() {
+        let (_d, p) = published(1);
+        let stranger: IpAddr = STRANGER.parse().unwrap();
+        assert_eq!(rcode(&p.judge(signed("pt", Rtype::SOA, SECRET), stranger, false)), Some(Rcode::NOERROR));
+        assert!(matches!(p.judge(signed("pt", Rtype::AXFR, SECRET), stranger, true), Decision::Transfer(_)));
+        let bad = p.judge(signed("pt", Rtype::SOA, b"another secret, just as long...."), stranger, false);
+        assert_eq!(rcode(&bad), Some(Rcode::NOTAUTH));
+        if let Decision::Answer(a) = &bad {
+            assert_eq!(&a[a.len() - 4..a.len() - 2], &16u16.to_be_bytes(), "TSIG error BADSIG");
+        }
+    }
+
+    #[test]
+    fn garbage_is_dropped_or_refused() {
+        let (_d, p) = published(1);
+        let ip: IpAddr = ALLOWED.parse().unwrap();
+        assert!(matches!(p.judge(vec![], ip, true), Decision::Drop));
+        assert!(matches!(p.judge(vec![0; 11], ip, false), Decision::Drop));
+        assert!(matches!(p.judge(vec![0xff; QUERY_BYTES_MAX + 1], ip, false), Decision::Drop));
+        let mut response = query("pt", Rtype::SOA, false);
+        response[2] |= 0x80;
+        assert!(matches!(p.judge(response, ip, false), Decision::Drop));
+        // Truncated in the question: FORMERR with the id.
+        let q = query("pt", Rtype::SOA, false);
+        assert_eq!(rcode(&p.judge(q[..14].to_vec(), ip, false)), Some(Rcode::FORMERR));
+    }
+
+    #[test]
+    fn axfr_is_the_file_record_for_record_in_small_messages() {
+        let (dir, p) = published(2_000);
+        let Decision::Transfer(t) = p.judge(query("pt", Rtype::AXFR, false), ALLOWED.parse().unwrap(), true) else {
+            panic!("no transfer")
+        };
+        let mut messages = Vec::new();
+        let sent = p.produce(*t, &mut |m| {
+            messages.push(m);
+            true
+        });
+        let sent = sent.unwrap().unwrap();
+        assert_eq!(sent.kind, "AXFR");
+        assert!(messages.len() > 1 && messages.iter().all(|m| m.len() <= 64 * 1024));
+        let mut got = Vec::new();
+        for m in &messages {
+            let m = Message::from_octets(m.as_slice()).unwrap();
+            for r in m.answer().unwrap() {
+                let r = r.unwrap().into_any_record::<domain::rdata::AllRecordData<_, _>>().unwrap();
+                got.push(r.to_string().split_ascii_whitespace().collect::<Vec<_>>().join(" "));
+            }
+        }
+        let text = std::fs::read_to_string(crate::zone::zone_file(dir.path(), "pt")).unwrap();
+        let mut want: Vec<String> = text
+            .lines()
+            .filter(|l| !l.starts_with(';'))
+            .map(|l| l.split_ascii_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        want.push(want[0].clone());
+        assert_eq!(got, want);
+        // A client that stops taking messages stops the producer.
+        let Decision::Transfer(t) = p.judge(query("pt", Rtype::AXFR, false), ALLOWED.parse().unwrap(), true) else {
+            panic!("no transfer")
+        };
+        let mut n = 0;
+        let r = p.produce(*t, &mut |_| {
+            n += 1;
+            n < 2
+        });
+        assert!(r.is_err());
+        assert_eq!(n, 2);
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_judged_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600), tcp in any::<bool>()) {
+            let (_d, p) = published(0);
+            let _ = p.judge(bytes, ALLOWED.parse().unwrap(), tcp);
+        }
+
+        #[test]
+        fn mutated_queries_are_judged_without_panic(pos in 0usize..40, val in any::<u8>(), cut in 12usize..60) {
+            let (_d, p) = published(0);
+            let mut q = signed("pt", Rtype::AXFR, SECRET);
+            if pos < q.len() { q[pos] = val; }
+            q.truncate(cut.max(12));
+            let _ = p.judge(q, ALLOWED.parse().unwrap(), true);
         }
     }
 }

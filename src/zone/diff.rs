@@ -196,7 +196,10 @@ impl DiffReader {
         let mut line = String::new();
         lines.take_line(&mut line)?;
         if !line.starts_with("; nicbox diff ") {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is not a difference file", path.display())));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is not a difference file", path.display()),
+            ));
         }
         Ok(DiffReader { lines, pending: None, line })
     }

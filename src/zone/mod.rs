@@ -106,7 +106,9 @@ fn purge_differences(registry: &Registry, dir: &std::path::Path, runs: &[ZoneRun
         match diff::purge(dir, &run.zone, keep, days, registry.now()) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(zone = %run.zone, removed = n, "old differences purged"),
-            Err(e) => tracing::warn!(zone = %run.zone, error = %e, "cannot purge old differences; tried again at the next publication"),
+            Err(e) => {
+                tracing::warn!(zone = %run.zone, error = %e, "cannot purge old differences; tried again at the next publication")
+            }
         }
     }
 }

@@ -417,7 +417,8 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
     let mut runs = Vec::new();
     for mut job in jobs {
         job.advance(None, None)?;
-        let ZoneJob { mut run, out, tmp, file, content, prev_problem, prev_count, check_journal, diff, tld: _, .. } = job;
+        let ZoneJob { mut run, out, tmp, file, content, prev_problem, prev_count, check_journal, diff, tld: _, .. } =
+            job;
         run.content_digest = content.finalize().into();
         let f = out.into_inner().map_err(|e| ExportError::Io(e.to_string()))?;
         f.sync_all()?;

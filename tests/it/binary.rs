@@ -113,7 +113,17 @@ fn demo_serves_a_seeded_registry_and_writes_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let s = Server::start(
-        &["demo", "--data", data.to_str().unwrap(), "--http", "127.0.0.1:0", "--whois", "127.0.0.1:0"],
+        &[
+            "demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--whois",
+            "127.0.0.1:0",
+            "--dns",
+            "127.0.0.1:0",
+        ],
         dir.path(),
     );
     let creds: Value =
@@ -192,7 +202,17 @@ fn demo_serves_a_seeded_registry_and_writes_credentials() {
 
     // A second run reuses the directory: same credentials, same data.
     let s = Server::start(
-        &["demo", "--data", data.to_str().unwrap(), "--http", "127.0.0.1:0", "--whois", "127.0.0.1:0"],
+        &[
+            "demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--whois",
+            "127.0.0.1:0",
+            "--dns",
+            "127.0.0.1:0",
+        ],
         dir.path(),
     );
     let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/account"), Some(key), None);

@@ -154,10 +154,20 @@ fn secrets(c: &Value) -> Vec<String> {
 }
 
 fn demo_args(data: &Path) -> Vec<String> {
-    ["demo", "--data", data.to_str().unwrap(), "--http", "127.0.0.1:0", "--whois", "127.0.0.1:0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "demo",
+        "--data",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--whois",
+        "127.0.0.1:0",
+        "--dns",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// A supervisor may stop the server as soon as it says it listens: SIGTERM is a clean exit.

@@ -520,7 +520,17 @@ fn the_demo_zone_passes_the_checkers() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let server = crate::common::Server::start(
-        &["demo", "--data", data.to_str().unwrap(), "--http", "127.0.0.1:0", "--whois", "127.0.0.1:0"],
+        &[
+            "demo",
+            "--data",
+            data.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+            "--whois",
+            "127.0.0.1:0",
+            "--dns",
+            "127.0.0.1:0",
+        ],
         dir.path(),
     );
     let file = data.join("zones").join("pt.zone");
