@@ -9,6 +9,7 @@
 //! limited by a semaphore shared by all checks. The nameserver check never sends a packet to an
 //! address that is not global unicast ([`is_public`]); loopback only when a test allows it.
 
+pub mod book;
 pub mod check;
 pub mod notify;
 pub mod server;

@@ -15,11 +15,11 @@
 //! reader holds one file open and a few messages of memory, never a publication (which renames
 //! a new file over the one being read).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::base::iana::{Class, Opcode, Rcode};
@@ -31,6 +31,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 
+use super::book::book;
 use super::xfr::{self, Plan};
 use crate::config::DnsSettings;
 
@@ -206,7 +207,7 @@ impl Primary {
             );
             return Decision::Answer(signed_single(&msg, Rcode::REFUSED, false, &[], tran));
         }
-        book().seen(self, peer, key.as_deref(), &zone, kind, ixfr_serial);
+        book().seen(&self.settings, peer, key.as_deref(), &zone, kind, ixfr_serial);
         if stream {
             if !crate::zone::zone_file(&self.dir, &zone).exists() {
                 // Nothing published yet: SERVFAIL, as for a zone not loaded.
@@ -276,7 +277,7 @@ fn badsig_not_formerr(mut m: Vec<u8>) -> Vec<u8> {
 }
 
 /// IPv4-mapped IPv6 addresses compare as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(super) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
@@ -343,91 +344,6 @@ fn signed_single(
         return header_only(msg.as_slice(), Rcode::SERVFAIL);
     }
     out
-}
-
-// --- the secondaries' book ---------------------------------------------------------------------
-
-/// What nicbox knows of one secondary and one zone since it started.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Seen {
-    /// The last query (`SOA`, `IXFR`, `AXFR`, `NOTIFY`) and when (Unix seconds).
-    pub last_query: Option<(String, i64)>,
-    /// The serial the secondary has: the one it sent in its last IXFR, or the one of the last
-    /// transfer it took whole.
-    pub serial: Option<u32>,
-    /// The last transfer sent: serial, kind, when.
-    pub transferred: Option<(u32, String, i64)>,
-    /// The last NOTIFY: serial, outcome, when.
-    pub notified: Option<(u32, String, i64)>,
-}
-
-#[derive(Default)]
-pub struct Book {
-    seen: Mutex<BTreeMap<(String, String), Seen>>,
-}
-
-static BOOK: std::sync::OnceLock<Book> = std::sync::OnceLock::new();
-
-/// The process's record of its secondaries.
-pub fn book() -> &'static Book {
-    BOOK.get_or_init(Book::default)
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-impl Book {
-    /// The configured secondaries a query comes from: by key and address, else by key, else
-    /// (unsigned) by address.
-    fn who(p: &Primary, peer: IpAddr, key: Option<&str>) -> Vec<String> {
-        let peer = canonical(peer);
-        let s = &p.settings.secondaries;
-        let by_both: Vec<String> = s
-            .iter()
-            .filter(|x| x.tsig.as_deref() == key && canonical(x.address.ip()) == peer)
-            .map(|x| x.name.clone())
-            .collect();
-        if !by_both.is_empty() || key.is_none() {
-            return by_both;
-        }
-        s.iter().filter(|x| x.tsig.as_deref() == key).map(|x| x.name.clone()).collect()
-    }
-
-    fn update(&self, who: Vec<String>, zone: &str, f: impl Fn(&mut Seen)) {
-        let Ok(mut m) = self.seen.lock() else { return };
-        for w in who {
-            f(m.entry((w, zone.to_string())).or_default());
-        }
-    }
-
-    fn seen(&self, p: &Primary, peer: IpAddr, key: Option<&str>, zone: &str, kind: &str, serial: Option<u32>) {
-        let now = unix_now();
-        self.update(Self::who(p, peer, key), zone, |s| {
-            s.last_query = Some((kind.to_string(), now));
-            if serial.is_some() {
-                s.serial = serial;
-            }
-        });
-    }
-
-    fn transferred(&self, p: &Primary, peer: IpAddr, key: Option<&str>, zone: &str, sent: &xfr::Sent) {
-        let now = unix_now();
-        self.update(Self::who(p, peer, key), zone, |s| {
-            s.serial = Some(sent.serial);
-            s.transferred = Some((sent.serial, sent.kind.to_string(), now));
-        });
-    }
-
-    /// Records the outcome of a NOTIFY to the secondary named `name`.
-    pub fn notified(&self, name: &str, zone: &str, serial: u32, outcome: &str) {
-        let now = unix_now();
-        self.update(vec![name.to_string()], zone, |s| s.notified = Some((serial, outcome.to_string(), now)));
-    }
-
-    pub fn get(&self, name: &str, zone: &str) -> Seen {
-        self.seen.lock().ok().and_then(|m| m.get(&(name.to_string(), zone.to_string())).cloned()).unwrap_or_default()
-    }
 }
 
 // --- sockets -------------------------------------------------------------------------------------
@@ -596,7 +512,7 @@ async fn stream_transfer(
                 messages = sent.messages, bytes = sent.bytes, millis = started.elapsed().as_millis() as u64,
                 key = key.as_deref().unwrap_or("none"), ?plan, "zone transferred"
             );
-            book().transferred(primary, peer.ip(), key.as_deref(), &zone, &sent);
+            book().transferred(&primary.settings, peer.ip(), key.as_deref(), &zone, &sent);
             true
         }
         Ok(Ok(Some(_))) | Ok(Err(_)) if !ok => {

@@ -178,5 +178,29 @@ async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> Res
     out.push_str(&counts);
     out.push_str("# HELP nicbox_zone_refused 1 when the last publication attempt of a zone was refused by the guard.\n# TYPE nicbox_zone_refused gauge\n");
     out.push_str(&refusals);
+    if s.registry.settings().dns.is_some() {
+        use crate::dns::server as d;
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        out.push_str("# HELP nicbox_dns_queries_total Queries to the hidden primary by outcome.\n# TYPE nicbox_dns_queries_total counter\n");
+        out.push_str(&format!("nicbox_dns_queries_total{{outcome=\"all\"}} {}\n", load(&d::QUERIES)));
+        out.push_str(&format!("nicbox_dns_queries_total{{outcome=\"refused\"}} {}\n", load(&d::REFUSED)));
+        out.push_str(&format!("nicbox_dns_queries_total{{outcome=\"notauth\"}} {}\n", load(&d::NOTAUTH)));
+        out.push_str(&format!("nicbox_dns_queries_total{{outcome=\"dropped\"}} {}\n", load(&d::DROPPED)));
+        out.push_str("# HELP nicbox_dns_transfers_total Zone transfers sent, whole (AXFR) or incremental (IXFR).\n# TYPE nicbox_dns_transfers_total counter\n");
+        out.push_str(&format!("nicbox_dns_transfers_total{{kind=\"axfr\"}} {}\n", load(&d::TRANSFERS_AXFR)));
+        out.push_str(&format!("nicbox_dns_transfers_total{{kind=\"ixfr\"}} {}\n", load(&d::TRANSFERS_IXFR)));
+        let published = |z: &str| s.registry.zone_state(z).ok().and_then(|(p, _)| p).map(|p| (p.serial, p.at.0));
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|x| x.as_secs() as i64).unwrap_or(0);
+        out.push_str("# HELP nicbox_dns_secondary_serial The serial each secondary has (0: unknown), and 1 when it is behind.\n# TYPE nicbox_dns_secondary_serial gauge\n");
+        let mut behind = String::new();
+        for r in crate::dns::book::rows(s.registry.settings(), &published, now) {
+            let labels = format!("secondary=\"{}\",zone=\"{}\"", r.secondary.replace('"', "'"), r.zone);
+            out.push_str(&format!("nicbox_dns_secondary_serial{{{labels}}} {}\n", r.seen.serial.unwrap_or(0)));
+            behind.push_str(&format!("nicbox_dns_secondary_behind{{{labels}}} {}\n", u8::from(r.state == "behind")));
+        }
+        out.push_str("# HELP nicbox_dns_secondary_behind 1 when a secondary is still on an older serial behind_after_secs after a publication.\n# TYPE nicbox_dns_secondary_behind gauge\n");
+        out.push_str(&behind);
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

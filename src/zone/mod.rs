@@ -137,7 +137,7 @@ fn notify_secondaries(registry: &Registry, run: &ZoneRun) {
                 Ok(()) => tracing::info!(zone = %zone, serial, secondary = %name, "notify sent"),
                 Err(e) => tracing::warn!(zone = %zone, serial, secondary = %name, error = %e, "notify failed"),
             }
-            crate::dns::server::book().notified(&name, &zone, serial, &line);
+            crate::dns::book::book().notified(&name, &zone, serial, &line);
         });
     }
 }

@@ -926,6 +926,64 @@ pub struct ZonesPanel {
     pub any_refused: bool,
     /// The page the panel's forms lead back to: `dashboard` or `zones`.
     pub back: &'static str,
+    /// The hidden primary's secondaries, per zone (empty without `[dns]`).
+    pub secondaries: Vec<SecondaryView>,
+}
+
+/// One secondary and zone on the zones panel.
+pub struct SecondaryView {
+    pub name: String,
+    pub address: String,
+    pub zone: String,
+    pub published: String,
+    pub serial: String,
+    pub last_query: String,
+    pub transferred: String,
+    pub notified: String,
+    pub state: &'static str,
+    pub label: String,
+}
+
+fn unix_time(t: i64) -> String {
+    crate::model::Timestamp(t).to_rfc3339()
+}
+
+fn secondaries_view(s: &AppState, tr: Tr) -> Vec<SecondaryView> {
+    let reg = &s.registry;
+    let published =
+        |z: &str| -> Option<(u32, i64)> { reg.zone_state(z).ok().and_then(|(p, _)| p).map(|p| (p.serial, p.at.0)) };
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    crate::dns::book::rows(reg.settings(), &published, now)
+        .into_iter()
+        .map(|r| SecondaryView {
+            label: tr
+                .t(match r.state {
+                    "in sync" => "in sync",
+                    "behind" => "BEHIND",
+                    "catching up" => "catching up",
+                    _ => "not seen since nicbox started",
+                })
+                .to_string(),
+            name: r.secondary,
+            address: r.address,
+            zone: r.zone,
+            published: r.published.map(|x| x.to_string()).unwrap_or_else(|| "—".into()),
+            serial: r.seen.serial.map(|x| x.to_string()).unwrap_or_else(|| "—".into()),
+            last_query: r.seen.last_query.map(|(k, t)| format!("{k} {}", unix_time(t))).unwrap_or_else(|| "—".into()),
+            transferred: r
+                .seen
+                .transferred
+                .map(|(serial, k, t)| format!("{serial} ({k}) {}", unix_time(t)))
+                .unwrap_or_else(|| "—".into()),
+            notified: r
+                .seen
+                .notified
+                .map(|(serial, o, t)| format!("{serial}: {o} {}", unix_time(t)))
+                .unwrap_or_else(|| "—".into()),
+            state: r.state,
+        })
+        .collect()
 }
 
 fn zones_panel(s: &AppState, tr: Tr, back: &'static str) -> ZonesPanel {
@@ -943,7 +1001,7 @@ fn zones_panel(s: &AppState, tr: Tr, back: &'static str) -> ZonesPanel {
             }
         })
         .collect();
-    ZonesPanel { zones, any_refused, back }
+    ZonesPanel { zones, any_refused, back, secondaries: secondaries_view(s, tr) }
 }
 
 #[derive(Template)]

@@ -24,6 +24,16 @@ impl Tr {
         }
         match en {
             "Dashboard" => "Painel",
+            "Secondaries" => "Secundários",
+            "Secondary" => "Secundário",
+            "Published" => "Publicado",
+            "Its serial" => "O seu serial",
+            "Last query" => "Última consulta",
+            "Last transfer" => "Última transferência",
+            "in sync" => "sincronizado",
+            "BEHIND" => "ATRASADO",
+            "catching up" => "a atualizar",
+            "not seen since nicbox started" => "sem contacto desde o arranque",
             "Domains" => "Domínios",
             "Registrars" => "Registrars",
             "Queues" => "Filas",
