@@ -208,6 +208,8 @@ pub struct Server {
     pub whois: SocketAddr,
     pub dir: PathBuf,
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The DNS listener's address, once its `listening protocol=dns` line came.
+    dns: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>>,
 }
 
 pub fn binary() -> &'static str {
@@ -233,11 +235,16 @@ impl Server {
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let log2 = log.clone();
+        let dns = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let dns2 = dns.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 let plain = strip_ansi(&line);
                 log2.lock().unwrap().push(line);
+                if let Some(i) = plain.find("listening protocol=dns addr=") {
+                    *dns2.lock().unwrap() = plain[i + "listening protocol=dns addr=".len()..].trim().parse().ok();
+                }
                 for proto in ["http", "https", "whois"] {
                     let marker = format!("listening protocol={proto} addr=");
                     if let Some(i) = plain.find(&marker) {
@@ -264,7 +271,24 @@ impl Server {
             assert!(Instant::now() < deadline, "nicbox did not start: {:?}", log.lock().unwrap());
         }
         let (http, whois) = (http.unwrap(), whois.unwrap());
-        Server { child, http, whois, dir: dir.to_path_buf(), log }
+        Server { child, http, whois, dir: dir.to_path_buf(), log, dns }
+    }
+
+    /// The DNS listener's address (waits for its `listening` line).
+    pub fn dns(&self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(a) = *self.dns.lock().unwrap() {
+                return a;
+            }
+            assert!(Instant::now() < deadline, "no DNS listener: {:?}", self.log.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether a log line so far contains `text`.
+    pub fn logged(&self, text: &str) -> bool {
+        self.log.lock().unwrap().iter().any(|l| strip_ansi(l).contains(text))
     }
 
     pub fn url(&self, path: &str) -> String {
