@@ -939,6 +939,22 @@ mod tests {
     }
 
     #[test]
+    fn dns_keys_parse_and_secrets_stay_out_of_debug() {
+        let text = format!(
+            "{MINIMAL}[dns]\nlisten = \"127.0.0.1:5353\"\nallow = [\"192.0.2.0/24\", \"2001:db8::1\"]\n[[dns.tsig]]\nname = \"Xfr.\"\nsecret = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"\n[[dns.secondary]]\naddress = \"127.0.0.1:5354\"\ntsig = \"xfr\"\n"
+        );
+        let s = parse(&text, Path::new(".")).unwrap();
+        let d = s.dns.unwrap();
+        assert_eq!(d.keys[0].name, "xfr");
+        assert_eq!(d.keys[0].algorithm, "hmac-sha256");
+        assert_eq!(d.keys[0].secret, b"0123456789abcdef0123456789abcdef");
+        assert_eq!(d.secondaries[0].name, "127.0.0.1:5354");
+        assert_eq!(d.allow.len(), 2);
+        assert!(!format!("{d:?}").contains("MDEy") && !format!("{d:?}").contains("0123456789abcdef"));
+        assert!(parse(MINIMAL, Path::new(".")).unwrap().dns.is_none());
+    }
+
+    #[test]
     fn bad_files_name_the_key_in_one_line() {
         let cases = [
             ("data_dir = \"d\"\nbogus = 1\n[[tld]]\nname=\"pt\"\n", "bogus"),
@@ -950,6 +966,19 @@ mod tests {
             ("data_dir = \"d\"\n[whois]\nallow = [\"10.0.0.0/99\"]\n[[tld]]\nname=\"pt\"\n", "whois.allow"),
             ("data_dir = \"d\"\n[http]\ntls_cert = \"c.pem\"\n[[tld]]\nname=\"pt\"\n", "tls_key"),
             ("data_dir = \"d\"\n[[tld]]\nname=\"pt\"\nreserved = \"/nonexistent/list\"\n", "reserved"),
+            ("data_dir = \"d\"\n[[tld]]\nname=\"pt\"\n[dns]\nlisten = \"x\"\n", "dns.listen"),
+            (
+                "data_dir = \"d\"\n[[tld]]\nname=\"pt\"\n[dns]\n[[dns.tsig]]\nname = \"k\"\nsecret = \"c2hvcnQ=\"\n",
+                "dns.tsig[0].secret",
+            ),
+            (
+                "data_dir = \"d\"\n[[tld]]\nname=\"pt\"\n[dns]\n[[dns.secondary]]\naddress = \"127.0.0.1:53\"\ntsig = \"nope\"\n",
+                "dns.secondary[0].tsig",
+            ),
+            (
+                "data_dir = \"d\"\n[[tld]]\nname=\"pt\"\n[dns]\n[[dns.secondary]]\naddress = \"127.0.0.1:53\"\nzones = [\"cv\"]\n",
+                "dns.secondary[0].zones",
+            ),
         ];
         for (text, key) in cases {
             let e = parse(text, Path::new(".")).unwrap_err().0;
