@@ -953,7 +953,7 @@ fn secondaries_view(s: &AppState, tr: Tr) -> Vec<SecondaryView> {
     let published =
         |z: &str| -> Option<(u32, i64)> { reg.zone_state(z).ok().and_then(|(p, _)| p).map(|p| (p.serial, p.at.0)) };
     let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        reg.now().0;
     crate::dns::book::rows(reg.settings(), &published, now)
         .into_iter()
         .map(|r| SecondaryView {
