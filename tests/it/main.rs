@@ -12,5 +12,6 @@ mod dnsd;
 mod lifecycle;
 mod openapi;
 mod rdap;
+mod secondary;
 mod whois;
 mod zone;
