@@ -57,6 +57,7 @@ struct RawDns {
     keep_publications: Option<u32>,
     keep_days: Option<u32>,
     behind_after_secs: Option<u32>,
+    send_buffer_kib: Option<u32>,
     #[serde(default)]
     tsig: Vec<RawTsig>,
     #[serde(default)]
@@ -353,6 +354,9 @@ pub struct DnsSettings {
     pub keep_days: u32,
     /// A secondary still on an older serial this long after a publication is flagged behind.
     pub behind_after_secs: u32,
+    /// The kernel's send buffer of each TCP connection, KiB (0: the kernel's autotuning, which
+    /// grows to a few MiB per connection): bounds what a client that stops reading pins.
+    pub send_buffer_kib: u32,
 }
 
 /// A TSIG key (RFC 8945). The secret never appears in `Debug` output or logs.
@@ -749,6 +753,7 @@ fn dns_settings(raw: RawDns, zones: &[String]) -> Result<DnsSettings, ConfigErro
         keep_publications: bounded("keep_publications", raw.keep_publications, 100, 1, 100_000)?,
         keep_days: bounded("keep_days", raw.keep_days, 7, 1, 3_650)?,
         behind_after_secs: bounded("behind_after_secs", raw.behind_after_secs, 300, 1, 604_800)?,
+        send_buffer_kib: bounded("send_buffer_kib", raw.send_buffer_kib, 0, 0, 65_536)?,
     })
 }
 

@@ -42,6 +42,7 @@ fn primary() -> &'static (tempfile::TempDir, Primary) {
             keep_publications: 10,
             keep_days: 7,
             behind_after_secs: 60,
+            send_buffer_kib: 0,
         };
         let p = Primary::new(settings, vec!["pt".into()], dir.path().to_path_buf()).expect("primary");
         (dir, p)

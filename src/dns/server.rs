@@ -426,6 +426,9 @@ async fn serve_tcp(primary: Arc<Primary>, transfers: Arc<Semaphore>, mut stream:
     let idle = Duration::from_secs(u64::from(primary.settings.idle_secs));
     let write_timeout = Duration::from_secs(u64::from(primary.settings.write_timeout_secs));
     let _ = stream.set_nodelay(true);
+    if primary.settings.send_buffer_kib > 0 {
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(primary.settings.send_buffer_kib as usize * 1024);
+    }
     for _ in 0..QUERIES_PER_CONNECTION_MAX {
         let mut len = [0u8; 2];
         match tokio::time::timeout(idle, stream.read_exact(&mut len)).await {
@@ -561,6 +564,7 @@ mod tests {
             keep_publications: 10,
             keep_days: 7,
             behind_after_secs: 60,
+            send_buffer_kib: 0,
         }
     }
 

@@ -190,8 +190,7 @@ async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> Res
         out.push_str(&format!("nicbox_dns_transfers_total{{kind=\"axfr\"}} {}\n", load(&d::TRANSFERS_AXFR)));
         out.push_str(&format!("nicbox_dns_transfers_total{{kind=\"ixfr\"}} {}\n", load(&d::TRANSFERS_IXFR)));
         let published = |z: &str| s.registry.zone_state(z).ok().and_then(|(p, _)| p).map(|p| (p.serial, p.at.0));
-        let now =
-            s.registry.now().0;
+        let now = s.registry.now().0;
         out.push_str("# HELP nicbox_dns_secondary_serial The serial each secondary has (0: unknown), and 1 when it is behind.\n# TYPE nicbox_dns_secondary_serial gauge\n");
         let mut behind = String::new();
         for r in crate::dns::book::rows(s.registry.settings(), &published, now) {

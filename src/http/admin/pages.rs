@@ -952,8 +952,7 @@ fn secondaries_view(s: &AppState, tr: Tr) -> Vec<SecondaryView> {
     let reg = &s.registry;
     let published =
         |z: &str| -> Option<(u32, i64)> { reg.zone_state(z).ok().and_then(|(p, _)| p).map(|p| (p.serial, p.at.0)) };
-    let now =
-        reg.now().0;
+    let now = reg.now().0;
     crate::dns::book::rows(reg.settings(), &published, now)
         .into_iter()
         .map(|r| SecondaryView {
