@@ -488,3 +488,102 @@ fn hostile_clients_are_answered_or_dropped_and_stall_nobody() {
     answers_promptly(&demo, &key);
     drop(slow);
 }
+
+/// The admin UI flags a secondary that stays on an older serial: nicbox's own listener (in
+/// process) learns the secondary's serial from its IXFR, a publication moves on, time passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_zones_page_flags_a_secondary_behind() {
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::Request;
+    use nicbox::http::tls::ClientAddr;
+    use nicbox::model::{Actor, Role};
+    use tower::ServiceExt;
+
+    let key = TsigKey::random("lag-xfr");
+    let extra = format!(
+        r#"
+[tld.policy]
+delegation_check = "off"
+[tld.zone]
+nameservers = [{{ name = "a.nic.pt", addresses = ["192.0.2.53"] }}]
+[zone]
+interval_minutes = 0
+[dns]
+listen = "127.0.0.1:0"
+behind_after_secs = 60
+[[dns.tsig]]
+name = "{}"
+secret = "{}"
+[[dns.secondary]]
+name = "lagging"
+address = "127.0.0.1:9"
+tsig = "{}"
+"#,
+        key.name, key.secret, key.name
+    );
+    let env = crate::common::Env::with(&extra);
+    let api = env.registrar("reg-a", 10_000_000).await;
+    let h = env.org(&api).await;
+    let ns = serde_json::json!({"nameservers": [{"name": "ns1.example.net"}, {"name": "ns2.example.net"}]});
+    let (s, v) = env.register(&api, "atrasado.pt", &h, ns).await;
+    assert!(s.is_success(), "{v}");
+    let first = nicbox::zone::publish(&env.registry, None, None).await.unwrap()[0].serial;
+    let settings = env.registry.settings();
+    let d = settings.dns.clone().unwrap();
+    let (tcp, udp) = nicbox::dns::server::bind(d.listen).await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let primary = nicbox::dns::server::Primary::new(d, vec!["pt".into()], settings.zone.dir.clone()).unwrap();
+    let listener =
+        tokio::spawn(nicbox::dns::server::serve(std::sync::Arc::new(primary), tcp, udp, std::future::pending()));
+    // The secondary asks for IXFR from the serial it has: the first one; up to date.
+    let k = key.clone();
+    let x = tokio::task::spawn_blocking(move || dnsd::kdig_xfr(addr, "pt", &format!("IXFR={first}"), Some(&k)))
+        .await
+        .unwrap();
+    assert_eq!(x.records.len(), 1, "{}", x.raw);
+    // The zone moves on; the secondary does not come back.
+    let body = serde_json::json!({"nameservers": [{"name": "ns3.example.net"}, {"name": "ns2.example.net"}]});
+    let (s, v) = env.call("PATCH", "/api/v1/domains/atrasado.pt", Some(&api), Some(body)).await;
+    assert!(s.is_success(), "{v}");
+    let second = nicbox::zone::publish(&env.registry, None, None).await.unwrap()[0].serial;
+    assert_ne!(first, second);
+
+    let page = |cookie: Option<String>| {
+        let app = env.app.clone();
+        async move {
+            let mut req = Request::builder().uri("/admin/zones");
+            if let Some(c) = cookie {
+                req = req.header("cookie", c);
+            }
+            let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap();
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    };
+    let (_, password) = env.registry.user_add("ana", Role::Support, Actor::System("test".into())).await.unwrap();
+    let login = env.raw("GET", "/admin/login", None).await;
+    let html = String::from_utf8_lossy(&axum::body::to_bytes(login.into_body(), 1 << 20).await.unwrap()).into_owned();
+    let i = html.find("name=\"token\" value=\"").unwrap() + "name=\"token\" value=\"".len();
+    let token = html[i..].split('"').next().unwrap().to_string();
+    let req = Request::builder()
+        .method("POST")
+        .uri("/admin/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .extension(ConnectInfo(ClientAddr("192.0.2.9:4000".parse().unwrap())))
+        .body(Body::from(format!("username=ana&password={password}&token={token}")))
+        .unwrap();
+    let resp = env.app.clone().oneshot(req).await.unwrap();
+    let cookie = resp.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+    let row = |html: &str| -> String {
+        let i = html.find("data-secondary=\"lagging\"").unwrap_or_else(|| panic!("no secondary row: {html}"));
+        html[i..i + html[i..].find("</tr>").unwrap()].to_string()
+    };
+    let now = row(&page(Some(cookie.clone())).await);
+    assert!(now.contains("data-state=\"catching up\""), "{now}");
+    env.clock.advance(120);
+    let later = row(&page(Some(cookie)).await);
+    assert!(later.contains("data-state=\"behind\"") && later.contains("ATRASADO"), "{later}");
+    assert!(later.contains(&first.to_string()) && later.contains(&second.to_string()), "{later}");
+    listener.abort();
+}
