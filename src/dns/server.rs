@@ -379,7 +379,11 @@ pub async fn serve(
         tokio::select! {
             _ = &mut stop => break,
             accepted = tcp.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else {
+                    // Out of descriptors, say: wait a little rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
                 let Ok(permit) = connections.clone().try_acquire_owned() else {
                     DROPPED.fetch_add(1, Ordering::Relaxed);
                     drop(stream);
@@ -399,7 +403,10 @@ pub async fn serve(
 async fn serve_udp(primary: Arc<Primary>, udp: Arc<UdpSocket>) {
     let mut buf = vec![0u8; QUERY_BYTES_MAX + 1];
     loop {
-        let Ok((n, peer)) = udp.recv_from(&mut buf).await else { continue };
+        let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
         if n > QUERY_BYTES_MAX {
             DROPPED.fetch_add(1, Ordering::Relaxed);
             continue;
