@@ -11,7 +11,9 @@
 //!    nicbox's serial, while nicbox's RSS (`VmRSS` of `/proc/PID/status`) is sampled every 25 ms;
 //!    nicbox's `zone transferred` log line and Knot's `AXFR, incoming, ..., finished` line give
 //!    records, messages and bytes. Reference: a second `knotd` as primary loading a copy of the
-//!    same zone file, and a third one as its fresh secondary, timed the same way;
+//!    same zone file, and a third one as its fresh secondary, timed the same way. Then both
+//!    primaries serve the same AXFR to `kdig` (records parsed and dropped), to see the serving
+//!    side apart from the secondary's work;
 //! 3. **1,000 changes end to end**: with the secondary in sync, the nameservers of 1,000 domains
 //!    are changed through the registrar API (`PATCH /api/v1/domains/{name}`, 8 client threads),
 //!    then `nicbox zone export` publishes, nicbox sends NOTIFY, and the secondary is polled every
@@ -26,6 +28,9 @@
 //! - `AXFR_BENCH_SIZE=100000`: the number of delegations (default 1,000,000; at least 1,000).
 //! - `AXFR_BENCH_KEEP=1`: keep the temporary directory (config, database, zones, every server's
 //!   log; its path is printed).
+//!
+//! Besides wall times, the CPU time (`/proc/PID/stat`, all threads) each server used during each
+//! step is reported, to tell a busy side from a waiting one.
 //!
 //! The served zones are polled with a small DNS client of this file over UDP (one query, no
 //! process started: a `kdig` every 20 ms would take a share of the 2 CPUs from the transfer);
@@ -74,7 +79,7 @@ fn splitmix(mut x: u64) -> u64 {
 
 /// Domain number `i`, as in `benches/zone.rs` (`dominio{i:07}.pt`, 5% under com.pt, 0.1% IDN,
 /// two nameservers, 10% inside the domain with glue, 5% with one DS), all sponsored by
-/// `REGISTRAR`.
+/// `REGISTRAR`, none near its expiry.
 fn domain(i: u64) -> Domain {
     let h = splitmix(i);
     let com = (h >> 16) % 100 < 5;
@@ -117,8 +122,11 @@ fn domain(i: u64) -> Domain {
     } else {
         vec![]
     };
-    let created = Timestamp(1_600_000_000 + (h % 150_000_000) as i64);
-    let expires = created.add_years(1 + (h % 5) as i32);
+    // Registered in the last five years, expiring 10 to 14 years after (unlike zone.rs): the
+    // server's lifecycle job must not renew or delete any of them while the bench runs.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let created = Timestamp(now - 86_400 - (h % 150_000_000) as i64);
+    let expires = created.add_years(10 + (h % 5) as i32);
     let contact = format!("C{:08}", h % 700_000);
     Domain {
         roid: format!("D{i:09}-PT"),
@@ -639,6 +647,10 @@ zone:
     fn rss(&self) -> u64 {
         rss(self.proc.pid()).unwrap_or(0)
     }
+
+    fn cpu(&self) -> f64 {
+        cpu(self.proc.pid())
+    }
 }
 
 /// What knotd logged for one incoming transfer.
@@ -785,6 +797,18 @@ fn rss(pid: u32) -> Option<u64> {
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
+/// CPU time (user and system, all threads) a process has used so far, in seconds.
+fn cpu(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // After the command name in parentheses: state (field 3), ..., utime (14), stime (15).
+    let Some((_, rest)) = stat.rsplit_once(") ") else { return 0.0 };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) as f64 / hz
+}
+
 /// Reads a process's RSS every `SAMPLE` until stopped: (peak, samples).
 struct Sampler {
     stop: Arc<AtomicBool>,
@@ -902,6 +926,24 @@ fn kdig_delegates(addr: SocketAddr, name: &str, host: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).to_ascii_lowercase().contains(&format!("{host}."))
 }
 
+/// `kdig -y KEY @ADDR pt AXFR +noall +stats` (the records parsed and dropped, nothing printed
+/// but kdig's statistics): its wall time and its `;; Received ...` line.
+fn kdig_axfr(addr: SocketAddr, secret: &str) -> (Duration, String) {
+    let started = Instant::now();
+    let out = Command::new(tool("kdig"))
+        .arg(format!("@{}", addr.ip()))
+        .args(["-p", &addr.port().to_string(), "-y", &format!("hmac-sha256:{TSIG_NAME}:{secret}")])
+        .args(["+noall", "+stats", "+time=60", "pt.", "AXFR"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run kdig (Debian package knot-dnsutils): {e}"));
+    let wall = started.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let line = text.lines().find(|l| l.starts_with(";; Received")).map(|l| l.trim_start_matches(";; ").to_string());
+    let line = line.unwrap_or_else(|| format!("FAILED: {}", text.trim()));
+    (wall, line)
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
@@ -952,7 +994,9 @@ fn main() {
     let pid = nicbox.proc.pid();
     let rss_idle = rss(pid).unwrap_or(0);
     let sampler = Sampler::start(pid);
+    let cpu_mark = cpu(pid);
     let (export1, serial1, export1_line) = export(&conf);
+    let export1_cpu = cpu(pid) - cpu_mark;
     let (export1_peak, _) = sampler.finish();
     let zone_file = dir.join("zones").join("pt.zone");
     let zone_bytes = std::fs::metadata(&zone_file).unwrap().len();
@@ -963,9 +1007,11 @@ fn main() {
     let rss_before = rss(pid).unwrap_or(0);
     let log_mark = nicbox.log_len();
     let sampler = Sampler::start(pid);
+    let cpu_mark = cpu(pid);
     let started = Instant::now();
     let mut knot = Knot::secondary(dir.join("knot-secondary"), secondary_port, nicbox.dns, &secret);
     let axfr = knot.wait_serving(serial1, started, |_| true);
+    let (axfr_cpu, axfr_knot_cpu) = (cpu(pid) - cpu_mark, knot.cpu());
     let (axfr_peak, axfr_samples) = sampler.finish();
     let rss_after = rss(pid).unwrap_or(0);
     let knot_rss = knot.rss();
@@ -991,11 +1037,22 @@ fn main() {
     let ref_primary_rss = ref_primary.rss();
     eprintln!("Knot primary loaded the zone in {:.2} s", secs(ref_load));
     thread::sleep(Duration::from_millis(500));
+    let cpu_mark = ref_primary.cpu();
     let started = Instant::now();
     let mut ref_knot = Knot::secondary(dir.join("knot-ref-secondary"), ref_secondary_port, ref_primary.addr(), &secret);
     let ref_axfr = ref_knot.wait_serving(serial1, started, |_| true);
+    let (ref_axfr_cpu, ref_axfr_knot_cpu) = (ref_primary.cpu() - cpu_mark, ref_knot.cpu());
     let ref_axfr_knot = ref_knot.incoming_since(0);
     eprintln!("Knot serves serial {serial1} from the Knot primary after {:.2} s", secs(ref_axfr));
+
+    // 2''. Both primaries to the same plain client (kdig, nothing kept): the serving side alone.
+    thread::sleep(Duration::from_millis(500));
+    let cpu_mark = cpu(pid);
+    let kdig_nicbox = kdig_axfr(nicbox.dns, &secret);
+    let kdig_nicbox_cpu = cpu(pid) - cpu_mark;
+    let cpu_mark = ref_primary.cpu();
+    let kdig_knot = kdig_axfr(ref_primary.addr(), &secret);
+    let kdig_knot_cpu = ref_primary.cpu() - cpu_mark;
 
     // 3. 1,000 changes end to end.
     let names: Vec<String> = (0..CHANGES).map(|k| domain(k * (n / CHANGES)).name).collect();
@@ -1005,14 +1062,18 @@ fn main() {
     thread::sleep(Duration::from_millis(500));
     let knot_mark = knot.log_lines();
     let log_mark = nicbox.log_len();
+    let cpu_mark = cpu(pid);
     let started = Instant::now();
     let latencies = change_all(nicbox.http, &api_key, &names);
     let api = started.elapsed();
+    let (api_cpu, cpu_mark) = (cpu(pid) - cpu_mark, cpu(pid));
     let (export2, serial2, export2_line) = export(&conf);
     let published = started.elapsed();
+    let (export2_cpu, knot_mark_cpu) = (cpu(pid) - cpu_mark, knot.cpu());
     let serving = knot.wait_serving(serial2, started, |a| {
         delegates_to(a, &last_name, &last_host) && delegates_to(a, &first_name, &first_host)
     });
+    let apply_knot_cpu = knot.cpu() - knot_mark_cpu;
     let e2e_knot = knot.incoming_since(knot_mark);
     let deadline = Instant::now() + Duration::from_secs(5);
     while nicbox.transfers_since(log_mark).is_empty() && Instant::now() < deadline {
@@ -1027,12 +1088,14 @@ fn main() {
     let started = Instant::now();
     std::fs::copy(&zone_file, &ref_file).unwrap();
     let ref_copy = started.elapsed();
+    let (cpu_mark, ref_knot_mark_cpu) = (ref_primary.cpu(), ref_knot.cpu());
     let started = Instant::now();
     ref_primary.reload();
     let ref_reload = started.elapsed();
     let ref_serving = ref_knot.wait_serving(serial2, started, |a| {
         delegates_to(a, &last_name, &last_host) && delegates_to(a, &first_name, &first_host)
     });
+    let (ref_reload_cpu, ref_apply_knot_cpu) = (ref_primary.cpu() - cpu_mark, ref_knot.cpu() - ref_knot_mark_cpu);
     let ref_e2e_knot = ref_knot.incoming_since(ref_mark);
 
     // The report.
@@ -1048,7 +1111,7 @@ fn main() {
     println!("1. publication");
     println!("   nicbox serve up (all listeners) in {:.2} s, RSS {:.1} MiB", secs(serve_start), mib(rss_idle));
     println!(
-        "   first `nicbox zone export` (through the running server): {:.2} s; nicbox RSS peak {:.1} MiB",
+        "   first `nicbox zone export` (through the running server): {:.2} s; nicbox CPU {export1_cpu:.2} s, RSS peak {:.1} MiB",
         secs(export1),
         mib(export1_peak)
     );
@@ -1065,10 +1128,21 @@ fn main() {
         mib(rss_after),
         mib(knot_rss)
     );
+    println!("     CPU:             nicbox {axfr_cpu:.2} s, Knot secondary {axfr_knot_cpu:.2} s (its start included)");
     println!("   Knot -> Knot (reference, same file): {:>7.2} s", secs(ref_axfr));
     println!("     Knot logged:     {}", describe(&ref_axfr_knot));
+    println!(
+        "     CPU:             Knot primary {ref_axfr_cpu:.2} s, Knot secondary {ref_axfr_knot_cpu:.2} s (its start included)"
+    );
     println!("     Knot primary loaded the file in {:.2} s, RSS {:.1} MiB", secs(ref_load), mib(ref_primary_rss));
     println!("   ratio nicbox / Knot: {ratio:.2}");
+    println!("   the same AXFR to kdig (parses and drops the records; one client for both primaries):");
+    println!(
+        "     from nicbox:     {:>7.2} s, nicbox CPU {kdig_nicbox_cpu:.2} s: {}",
+        secs(kdig_nicbox.0),
+        kdig_nicbox.1
+    );
+    println!("     from Knot:       {:>7.2} s, Knot CPU {kdig_knot_cpu:.2} s: {}", secs(kdig_knot.0), kdig_knot.1);
     let total = secs(serving);
     let verdict = if total <= TARGET_SECS { "ok" } else { "MISSED" };
     println!("3. {CHANGES} changes end to end (API -> publication -> NOTIFY -> Knot serving)");
@@ -1076,15 +1150,18 @@ fn main() {
         "   total from the first API call to Knot serving serial {serial2} and the new NS: {total:.2} s ({verdict}: target <= {TARGET_SECS:.1} s; NSD -> Knot measured earlier: {NSD_REFERENCE_SECS:.1} s)"
     );
     println!(
-        "     API phase:       {:>7.2} s ({CLIENTS} clients, {:.0} changes/s; per call p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms)",
+        "     API phase:       {:>7.2} s ({CLIENTS} clients, {:.0} changes/s; per call p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; nicbox CPU {api_cpu:.2} s)",
         secs(api),
         CHANGES as f64 / secs(api),
         pct(&latencies, 0.5),
         pct(&latencies, 0.99),
         pct(&latencies, 1.0)
     );
-    println!("     publication:     {:>7.2} s ({export2_line})", secs(export2));
-    println!("     to Knot serving: {:>7.2} s after the publication ended", total - secs(published));
+    println!("     publication:     {:>7.2} s (nicbox CPU {export2_cpu:.2} s): {export2_line}", secs(export2));
+    println!(
+        "     to Knot serving: {:>7.2} s after the publication ended (Knot secondary CPU {apply_knot_cpu:.2} s)",
+        total - secs(published)
+    );
     println!("     nicbox logged:   {}", describe(&e2e_nicbox));
     println!("     Knot logged:     {}", describe(&e2e_knot));
     let by = match e2e_knot.last() {
@@ -1094,7 +1171,7 @@ fn main() {
     };
     println!("     Knot took it {by}; kdig confirms {last_name} NS {last_host}: {kdig_ok}");
     println!(
-        "   Knot -> Knot (reference, same new file): {:.2} s (`knotc -b zone-reload` {:.2} s, then {:.2} s to the secondary serving; file copy {:.2} s before, not counted)",
+        "   Knot -> Knot (reference, same new file): {:.2} s (`knotc -b zone-reload` {:.2} s, then {:.2} s to the secondary serving; file copy {:.2} s before, not counted; CPU: Knot primary {ref_reload_cpu:.2} s, Knot secondary {ref_apply_knot_cpu:.2} s)",
         secs(ref_serving),
         secs(ref_reload),
         secs(ref_serving) - secs(ref_reload),
@@ -1102,8 +1179,12 @@ fn main() {
     );
     println!("     Knot logged:     {}", describe(&ref_e2e_knot));
     println!(
-        "   publication end -> serving: nicbox {:.2} s, Knot reference {:.2} s",
+        "   publication + to serving: nicbox {:.2} s + {:.2} s = {:.2} s; Knot reference (reload + to serving) {:.2} s + {:.2} s = {:.2} s",
+        secs(export2),
         total - secs(published),
+        secs(export2) + total - secs(published),
+        secs(ref_reload),
+        secs(ref_serving) - secs(ref_reload),
         secs(ref_serving)
     );
     println!("load average (1 min) before {load_before}, after {}: a busy machine slows every figure alike", loadavg());
