@@ -88,12 +88,18 @@ fn algorithm(name: &str) -> Option<Algorithm> {
     }
 }
 
+/// A configured key, ready to sign and verify.
+fn signing_key(k: &crate::config::TsigKeySettings) -> Result<(KeyName, Algorithm, Arc<Key>), String> {
+    let alg = algorithm(&k.algorithm).ok_or_else(|| format!("dns.tsig {}: unknown algorithm", k.name))?;
+    let name: KeyName = k.name.parse().map_err(|_| format!("dns.tsig {}: not a key name", k.name))?;
+    let key = Key::new(alg, &k.secret, name.clone(), None, None).map_err(|e| format!("dns.tsig {}: {e}", k.name))?;
+    Ok((name, alg, Arc::new(key)))
+}
+
 /// The configured key named `name`, ready to sign.
 pub fn key(settings: &DnsSettings, name: &str) -> Option<Arc<Key>> {
     let k = settings.keys.iter().find(|k| k.name == name)?;
-    let alg = algorithm(&k.algorithm)?;
-    let kn: KeyName = k.name.parse().ok()?;
-    Key::new(alg, &k.secret, kn, None, None).ok().map(Arc::new)
+    signing_key(k).ok().map(|(_, _, key)| key)
 }
 
 /// The name of a key as configured (lower case, no final dot).
@@ -109,11 +115,8 @@ impl Primary {
     pub fn new(settings: DnsSettings, zones: Vec<String>, dir: PathBuf) -> Result<Primary, String> {
         let mut keys = KeyStore::new();
         for k in &settings.keys {
-            let alg = algorithm(&k.algorithm).ok_or_else(|| format!("dns.tsig {}: unknown algorithm", k.name))?;
-            let name: KeyName = k.name.parse().map_err(|_| format!("dns.tsig {}: not a key name", k.name))?;
-            let key =
-                Key::new(alg, &k.secret, name.clone(), None, None).map_err(|e| format!("dns.tsig {}: {e}", k.name))?;
-            keys.insert((name, alg), Arc::new(key));
+            let (name, alg, key) = signing_key(k)?;
+            keys.insert((name, alg), key);
         }
         Ok(Primary { settings, zones, dir, keys })
     }

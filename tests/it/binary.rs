@@ -112,20 +112,7 @@ fn bad_input_on_the_command_line_is_one_line_and_exit_2() {
 fn demo_serves_a_seeded_registry_and_writes_credentials() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let s = Server::start(
-        &[
-            "demo",
-            "--data",
-            data.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--whois",
-            "127.0.0.1:0",
-            "--dns",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-    );
+    let s = crate::common::start_demo(&data, dir.path());
     let creds: Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
     assert_eq!(creds["admin"]["username"], "admin");
@@ -201,20 +188,7 @@ fn demo_serves_a_seeded_registry_and_writes_credentials() {
     assert_eq!(s.terminate().code(), Some(0));
 
     // A second run reuses the directory: same credentials, same data.
-    let s = Server::start(
-        &[
-            "demo",
-            "--data",
-            data.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--whois",
-            "127.0.0.1:0",
-            "--dns",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-    );
+    let s = crate::common::start_demo(&data, dir.path());
     let (status, v) = http_call(&agent, "GET", &s.url("/api/v1/account"), Some(key), None);
     assert_eq!(status, 200, "{v}");
     // The lab clock's offset survived the restart.

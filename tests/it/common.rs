@@ -212,6 +212,32 @@ pub struct Server {
     dns: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>>,
 }
 
+/// `nicbox demo` on `data` with every listener on a free loopback port (HTTP, WHOIS, DNS), so
+/// that demos of parallel tests never meet on a default port.
+pub fn demo_args(data: &Path) -> Vec<String> {
+    [
+        "demo",
+        "--data",
+        data.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+        "--whois",
+        "127.0.0.1:0",
+        "--dns",
+        "127.0.0.1:0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Starts `nicbox demo` on `data` (see [`demo_args`]), run from `dir`.
+pub fn start_demo(data: &Path, dir: &Path) -> Server {
+    let args = demo_args(data);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::start(&args, dir)
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_nicbox")
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::common::demo_args;
 use crate::common::{Env, Server, http_agent, http_call, org_body, person_body, run, whois_raw, write_config};
 
 const OPENING: i64 = 10_000_000;
@@ -587,13 +588,6 @@ fn rdap_and_whois_share_one_budget() {
     // Help costs nothing.
     assert_eq!(rdap_get(&agent, &s, "/rdap/help").0, 200);
     assert_eq!(s.terminate().code(), Some(0));
-}
-
-fn demo_args(data: &Path) -> Vec<String> {
-    ["demo", "--data", data.to_str().unwrap(), "--http", "127.0.0.1:0", "--whois", "127.0.0.1:0"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
 }
 
 /// The demo's first run, which creates the data directory, then stopped (a first run that

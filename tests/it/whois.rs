@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::common::demo_args;
 use crate::common::{Server, http_agent, http_call, org_body, person_body, run, whois_client, whois_raw, write_config};
 
 const WHOIS_LISTEN: &str = "[whois]\nlisten = \"127.0.0.1:0\"\n";
@@ -151,23 +152,6 @@ fn secrets(c: &Value) -> Vec<String> {
         v.push(f.to_string());
     }
     v
-}
-
-fn demo_args(data: &Path) -> Vec<String> {
-    [
-        "demo",
-        "--data",
-        data.to_str().unwrap(),
-        "--http",
-        "127.0.0.1:0",
-        "--whois",
-        "127.0.0.1:0",
-        "--dns",
-        "127.0.0.1:0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
 }
 
 /// A supervisor may stop the server as soon as it says it listens: SIGTERM is a clean exit.

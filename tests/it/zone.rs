@@ -519,20 +519,7 @@ fn zone_export_command_with_the_server_stopped_and_running() {
 fn the_demo_zone_passes_the_checkers() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let server = crate::common::Server::start(
-        &[
-            "demo",
-            "--data",
-            data.to_str().unwrap(),
-            "--http",
-            "127.0.0.1:0",
-            "--whois",
-            "127.0.0.1:0",
-            "--dns",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-    );
+    let server = crate::common::start_demo(&data, dir.path());
     let file = data.join("zones").join("pt.zone");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !file.exists() {
