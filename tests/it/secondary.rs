@@ -230,8 +230,11 @@ fn knot_and_nsd_transfer_from_nicbox_then_follow_by_notify_and_ixfr() {
     // A change through the API, a publication, NOTIFY: both take it by IXFR and serve it.
     let changed = demo.change_one("ns1.mudou.example.net");
     let new_serial = demo.publish();
-    assert!(knot.wait_for_serial("pt", new_serial, WAIT), "Knot: {}", knot.log());
-    assert!(nsd.wait_for_serial("pt", new_serial, WAIT), "NSD: {}", nsd.log());
+    let notify_log = || -> Vec<String> {
+        demo.server().log.lock().unwrap().iter().filter(|l| l.contains("notify")).cloned().collect()
+    };
+    assert!(knot.wait_for_serial("pt", new_serial, WAIT), "Knot: {}\nnicbox: {:?}", knot.log(), notify_log());
+    assert!(nsd.wait_for_serial("pt", new_serial, WAIT), "NSD: {}\nnicbox: {:?}", nsd.log(), notify_log());
     for (who, addr) in [("knot", knot.addr()), ("nsd", nsd.addr())] {
         let ns = ns_of(addr, &changed);
         assert!(
