@@ -169,7 +169,7 @@ fn main() {
     let config = dir.path().join("nicbox.toml");
     std::fs::write(
         &config,
-        "data_dir = \"data\"\n[http]\nlisten = \"127.0.0.1:0\"\n[whois]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]\nmax_connections_per_origin = 1000\n[[tld]]\nname = \"pt\"\n",
+        "data_dir = \"data\"\n[http]\nlisten = \"127.0.0.1:0\"\n[whois]\nlisten = \"127.0.0.1:0\"\nallow = [\"127.0.0.0/8\"]\nmax_connections_per_origin = 1000\n[[tld]]\nname = \"pt\"\n[tld.policy]\nglue_documentation = true\n",
     )
     .unwrap();
     let c = config.to_str().unwrap();

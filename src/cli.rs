@@ -470,6 +470,9 @@ fn check(config: &Path) -> Result<(), Failure> {
             read.count_domains()?,
             read.schema_version()?.unwrap_or(0)
         );
+        for line in crate::registry::review_lines(&crate::registry::review_records(&policy, &read)?) {
+            println!("{line}");
+        }
         Ok(())
     } else {
         for p in &problems {

@@ -75,7 +75,12 @@ fn handle(registry: &Registry, req: Request) -> Response {
         Request::Check => match registry.audit() {
             Ok(problems) if problems.is_empty() => {
                 let n = registry.store().read().and_then(|r| r.count_domains()).unwrap_or(0);
-                Response { ok: true, lines: vec![format!("database: ok ({n} domains, checked by the running server)")] }
+                let mut lines = vec![format!("database: ok ({n} domains, checked by the running server)")];
+                match registry.review_records() {
+                    Ok(findings) => lines.extend(crate::registry::review_lines(&findings)),
+                    Err(e) => lines.push(format!("records: not reviewed: {e}")),
+                }
+                Response { ok: true, lines }
             }
             Ok(problems) => {
                 Response { ok: false, lines: problems.into_iter().map(|p| format!("database: {p}")).collect() }

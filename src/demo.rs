@@ -54,9 +54,11 @@ renew = 1500
 transfer = 500
 restore = 3000
 
-# The demo's nameservers are fictitious: checked and reported, delegated all the same.
+# The demo's nameservers are fictitious: checked and reported, delegated all the same. Their
+# glue is in the documentation ranges (192.0.2.0/24, 2001:db8::/32), which only a lab allows.
 [tld.policy]
 delegation_check = "warn"
+glue_documentation = true
 
 [tld.zone]
 primary = "a.nic.pt"

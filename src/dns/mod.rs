@@ -65,46 +65,91 @@ pub fn rcode_name(rcode: Rcode) -> String {
 /// Whether an address is global unicast, the only kind the nameserver check may send to.
 ///
 /// A registrar chooses the glue, so this is what keeps the registry from probing its own
-/// network (or a test machine's) on a registrar's behalf. IPv4: everything but 0/8, private
-/// (10/8, 172.16/12, 192.168/16), shared (100.64/10), loopback, link-local, IETF assignments
-/// (192.0.0/24), documentation, benchmarking (198.18/15), multicast and 240/4 with the broadcast
-/// address. IPv6: only 2000::/3, without documentation (2001:db8::/32, 3fff::/20), IETF
-/// assignments (2001::/23) and 6to4 (2002::/16, which carries an IPv4 address of any kind); this
-/// also rules out IPv4-mapped addresses, which a dual-stack socket would send over IPv4.
+/// network (or a test machine's) on a registrar's behalf. [`not_public`] lists what is left out.
 /// Loopback is never public: callers that allow it (tests) say so separately.
 pub fn is_public(ip: &IpAddr) -> bool {
+    not_public(ip).is_none()
+}
+
+/// The address space that keeps `ip` off the public Internet, named for an error message, or
+/// `None` for a global unicast address. IPv4: this network (0/8), private (10/8, 172.16/12,
+/// 192.168/16), shared (100.64/10), loopback, link-local, IETF assignments (192.0.0/24),
+/// documentation, benchmarking (198.18/15), multicast and 240/4 with the broadcast address.
+/// IPv6: only 2000::/3 is public, without documentation (2001:db8::/32, 3fff::/20), IETF
+/// assignments (2001::/23) and 6to4 (2002::/16, which carries an IPv4 address of any kind);
+/// this also rules out IPv4-mapped addresses, which a dual-stack socket would send over IPv4.
+pub fn not_public(ip: &IpAddr) -> Option<NotPublic> {
     match ip {
-        IpAddr::V4(v4) => is_public_v4(*v4),
-        IpAddr::V6(v6) => is_public_v6(*v6),
+        IpAddr::V4(v4) => not_public_v4(*v4),
+        IpAddr::V6(v6) => not_public_v6(*v6),
     }
 }
 
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [first, second, third, _] = ip.octets();
-    let this_network = first == 0;
-    let shared = first == 100 && (second & 0xc0) == 64;
-    let ietf = first == 192 && second == 0 && third == 0;
-    let benchmarking = first == 198 && (second & 0xfe) == 18;
-    let reserved = first >= 240;
-    !(this_network
-        || ip.is_private()
-        || shared
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ietf
-        || ip.is_documentation()
-        || benchmarking
-        || ip.is_multicast()
-        || reserved)
+/// Why an address is not public: its range, and whether it is a documentation range (which a
+/// lab's policy may allow as glue).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotPublic {
+    /// The address space, with its prefix: "private address space (10.0.0.0/8)".
+    pub range: &'static str,
+    pub documentation: bool,
 }
 
-fn is_public_v6(ip: Ipv6Addr) -> bool {
+const fn np(range: &'static str) -> Option<NotPublic> {
+    Some(NotPublic { range, documentation: false })
+}
+
+const fn doc(range: &'static str) -> Option<NotPublic> {
+    Some(NotPublic { range, documentation: true })
+}
+
+fn not_public_v4(ip: Ipv4Addr) -> Option<NotPublic> {
+    let [a, b, c, _] = ip.octets();
+    match (a, b, c) {
+        (0, _, _) => np("\"this network\" (0.0.0.0/8)"),
+        (10, _, _) => np("private address space (10.0.0.0/8)"),
+        (100, 64..=127, _) => np("shared address space (100.64.0.0/10)"),
+        (127, _, _) => np("loopback (127.0.0.0/8)"),
+        (169, 254, _) => np("link-local address space (169.254.0.0/16)"),
+        (172, 16..=31, _) => np("private address space (172.16.0.0/12)"),
+        (192, 0, 0) => np("IETF protocol assignments (192.0.0.0/24)"),
+        (192, 0, 2) => doc("documentation (192.0.2.0/24)"),
+        (192, 168, _) => np("private address space (192.168.0.0/16)"),
+        (198, 18..=19, _) => np("benchmarking (198.18.0.0/15)"),
+        (198, 51, 100) => doc("documentation (198.51.100.0/24)"),
+        (203, 0, 113) => doc("documentation (203.0.113.0/24)"),
+        (224..=239, _, _) => np("multicast (224.0.0.0/4)"),
+        (240..=255, _, _) => np("reserved address space (240.0.0.0/4)"),
+        _ => None,
+    }
+}
+
+fn not_public_v6(ip: Ipv6Addr) -> Option<NotPublic> {
     let [first, second, ..] = ip.segments();
-    let global_unicast = (first & 0xe000) == 0x2000;
-    let documentation = (first == 0x2001 && second == 0x0db8) || (first == 0x3fff && (second & 0xf000) == 0);
-    let ietf = first == 0x2001 && second < 0x0200;
-    let six_to_four = first == 0x2002;
-    global_unicast && !documentation && !ietf && !six_to_four
+    if ip.is_unspecified() {
+        np("the unspecified address (::)")
+    } else if ip.is_loopback() {
+        np("loopback (::1)")
+    } else if ip.to_ipv4_mapped().is_some() {
+        np("IPv4-mapped address space (::ffff:0:0/96)")
+    } else if (first & 0xfe00) == 0xfc00 {
+        np("unique local address space (fc00::/7)")
+    } else if (first & 0xffc0) == 0xfe80 {
+        np("link-local address space (fe80::/10)")
+    } else if (first & 0xff00) == 0xff00 {
+        np("multicast (ff00::/8)")
+    } else if first == 0x2001 && second == 0x0db8 {
+        doc("documentation (2001:db8::/32)")
+    } else if first == 0x3fff && (second & 0xf000) == 0 {
+        doc("documentation (3fff::/20)")
+    } else if first == 0x2001 && second < 0x0200 {
+        np("IETF protocol assignments (2001::/23)")
+    } else if first == 0x2002 {
+        np("6to4 (2002::/16)")
+    } else if (first & 0xe000) != 0x2000 {
+        np("address space outside global unicast (2000::/3)")
+    } else {
+        None
+    }
 }
 
 /// A random query id, so that an off-path attacker cannot guess the answer to forge.

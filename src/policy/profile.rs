@@ -104,6 +104,10 @@ pub struct Profile {
     pub tech_required: bool,
     /// Registrant, admin and tech contacts need a fiscal identification number.
     pub fiscal_id_required: bool,
+    /// Glue may be in the documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24,
+    /// 2001:db8::/32, 3fff::/20): for labs and tests, whose nameservers are fictitious. Glue in
+    /// any other space that is not public (private, shared, link-local...) is always refused.
+    pub glue_documentation: bool,
 }
 
 /// The same fields as [`Profile`], each optional: the values an operator's configuration sets.
@@ -135,6 +139,7 @@ pub struct ProfileOverrides {
     pub nameservers_min_delegated: Option<usize>,
     pub tech_required: Option<bool>,
     pub fiscal_id_required: Option<bool>,
+    pub glue_documentation: Option<bool>,
 }
 
 /// The IDN repertoire of .pt (POLICY.md section 1), NFC.
@@ -175,6 +180,7 @@ impl Profile {
             nameservers_min_delegated: 2,
             tech_required: true,
             fiscal_id_required: true,
+            glue_documentation: false,
         }
     }
 
@@ -254,6 +260,7 @@ impl Profile {
             nameservers_min_delegated: o.nameservers_min_delegated.unwrap_or(self.nameservers_min_delegated),
             tech_required: o.tech_required.unwrap_or(self.tech_required),
             fiscal_id_required: o.fiscal_id_required.unwrap_or(self.fiscal_id_required),
+            glue_documentation: o.glue_documentation.unwrap_or(self.glue_documentation),
         }
     }
 

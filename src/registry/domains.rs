@@ -254,8 +254,7 @@ impl Registry {
         if profile.tech_required && req.tech.is_none() {
             return err(Code::InvalidContact, "a tech contact is required in this TLD");
         }
-        let nameservers =
-            validate::nameservers(&name.ascii, &nameserver_pairs(&req.nameservers), profile.nameservers_max)?;
+        let nameservers = validate::nameservers(&name.ascii, &nameserver_pairs(&req.nameservers), &profile)?;
         let ds = validate::ds(&ds_tuples(&req.ds))?;
         let premium = self.policy().is_premium(&name);
         let review = self.policy().needs_review(&name);
@@ -524,7 +523,7 @@ impl Registry {
                 .ok_or_else(|| RegistryError::new(Code::Internal, "domain outside every TLD"))?;
             let mut new = old.clone();
             if let Some(ns) = &patch.nameservers {
-                new.nameservers = validate::nameservers(&old.name, &nameserver_pairs(ns), profile.nameservers_max)?;
+                new.nameservers = validate::nameservers(&old.name, &nameserver_pairs(ns), &profile)?;
             }
             if let Some(ds) = &patch.ds {
                 new.ds = validate::ds(&ds_tuples(ds))?;

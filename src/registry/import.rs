@@ -100,7 +100,15 @@ impl ImportLine {
                 };
                 let auth_code = match obj.remove("auth_code") {
                     None => super::random_code(crate::limits::AUTH_CODE_CHARS),
-                    Some(Value::String(s)) if !s.is_empty() && s.len() <= AUTH_CODE_BYTES_MAX => s,
+                    Some(Value::String(s)) if !s.is_empty() && s.len() <= AUTH_CODE_BYTES_MAX => {
+                        if let Some((c, why)) = super::validate::first_forbidden(&s) {
+                            return err(
+                                Code::InvalidRequest,
+                                super::validate::forbidden_message("`auth_code`", c, why),
+                            );
+                        }
+                        s
+                    }
                     Some(_) => {
                         return err(Code::InvalidRequest, format!("`auth_code`: 1 to {AUTH_CODE_BYTES_MAX} bytes"));
                     }

@@ -170,6 +170,11 @@ impl Registry {
         Ok(self.read()?.audit(&|d| counter_keys(&policy, d))?)
     }
 
+    /// Stored records today's input rules would refuse ([`review_records`]).
+    pub fn review_records(&self) -> Result<Vec<String>, RegistryError> {
+        Ok(review_records(&self.inner.settings.policy, &self.read()?)?)
+    }
+
     /// Counters with a prefix (dashboards, stats): never a scan of the records.
     pub fn counters(&self, prefix: &str) -> Result<Vec<(String, i64)>, RegistryError> {
         Ok(self.read()?.counters_with_prefix(prefix)?)
@@ -225,6 +230,39 @@ impl Registry {
 pub struct Stats {
     pub domains: i64,
     pub by_zone: std::collections::BTreeMap<String, i64>,
+}
+
+/// Stored contacts and domains that today's input rules would refuse (an import from another
+/// registry may carry them, and a record may be older than a rule): one line per finding,
+/// `contact C0000001: name contains U+202E, ...`. Reported by `nicbox check`; nothing changes.
+pub fn review_records(policy: &Policy, read: &crate::store::ReadTx) -> Result<Vec<String>, crate::store::StoreError> {
+    let mut out = Vec::new();
+    read.for_each_contact(|c| {
+        out.extend(validate::stored_contact_findings(&c).into_iter().map(|f| format!("contact {}: {f}", c.handle)));
+        Ok(())
+    })?;
+    read.for_each_domain(|d| {
+        if let Some(t) = policy.tld_of(&d.name) {
+            out.extend(
+                validate::stored_domain_findings(&d, &t.profile).into_iter().map(|f| format!("domain {}: {f}", d.name)),
+            );
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// `check`'s lines for the findings of [`review_records`]: each finding, then a summary.
+pub fn review_lines(findings: &[String]) -> Vec<String> {
+    if findings.is_empty() {
+        return vec!["records: ok (every contact and delegation passes today's input rules)".into()];
+    }
+    let mut lines: Vec<String> = findings.iter().map(|f| format!("records: note: {f}")).collect();
+    lines.push(format!(
+        "records: {} stored values that today's input rules would refuse (left unchanged; the registrar fixes them with an update)",
+        findings.len()
+    ));
+    lines
 }
 
 /// The counters a stored domain counts in. Kept in step by `put_domain_counted`, checked by

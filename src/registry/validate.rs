@@ -8,9 +8,58 @@ use crate::limits::{
     ADDRESSES_PER_NAMESERVER_MAX, CONTACT_FIELD_BYTES_MAX, DS_RECORDS_MAX, EMAIL_BYTES_MAX, NAME_INPUT_BYTES_MAX,
     PHONE_BYTES_MAX, STREET_LINES_MAX,
 };
-use crate::model::{Ds, Nameserver};
+use crate::model::{Contact, Domain, Ds, Nameserver};
+use crate::policy::Profile;
 
-/// A required text field: trimmed, 1..=CONTACT_FIELD_BYTES_MAX bytes, no control characters.
+/// Why `c` may not appear in text a registrant shows the world, or `None` when it may.
+///
+/// Refused: controls (Cc), format characters (Cf: bidirectional overrides and isolates, zero
+/// width space, soft hyphen, byte order mark...), line and paragraph separators, private use,
+/// unassigned code points (noncharacters such as U+FFFE among them, which XML 1.0 forbids) and
+/// every other default-ignorable code point (Hangul fillers, variation selectors): each makes
+/// the text display as something it is not, or not at all. ZERO WIDTH JOINER and NON-JOINER are
+/// kept where a script needs them: between two characters of the same script that is not Latin
+/// (Persian `می‌خواهم`, Devanagari conjuncts); anywhere else they are refused too.
+pub fn forbidden_char(prev: Option<char>, c: char, next: Option<char>) -> Option<&'static str> {
+    use icu_properties::props::{DefaultIgnorableCodePoint, GeneralCategory as Gc, Script};
+    use icu_properties::{CodePointMapData, CodePointSetData};
+    let what = match CodePointMapData::<Gc>::new().get(c) {
+        Gc::Control => "a control character",
+        Gc::Format if c == '\u{200c}' || c == '\u{200d}' => {
+            let scripts = CodePointMapData::<Script>::new();
+            let script = |c: Option<char>| c.map(|c| scripts.get(c));
+            let (before, after) = (script(prev), script(next));
+            let needed = before.is_some()
+                && before == after
+                && !matches!(before, Some(Script::Latin | Script::Common | Script::Inherited | Script::Unknown));
+            return (!needed).then_some("a zero width joiner outside a script that needs it");
+        }
+        Gc::Format => "an invisible format character",
+        Gc::LineSeparator | Gc::ParagraphSeparator => "a line or paragraph separator",
+        Gc::PrivateUse => "a private-use character",
+        Gc::Unassigned | Gc::Surrogate => "an unassigned code point",
+        _ if CodePointSetData::new::<DefaultIgnorableCodePoint>().contains(c) => "an invisible character",
+        _ => return None,
+    };
+    Some(what)
+}
+
+/// The first character of `v` that [`forbidden_char`] refuses: (character, why).
+pub fn first_forbidden(v: &str) -> Option<(char, &'static str)> {
+    let chars: Vec<char> = v.chars().collect();
+    chars.iter().enumerate().find_map(|(i, &c)| {
+        let prev = i.checked_sub(1).map(|p| chars[p]);
+        forbidden_char(prev, c, chars.get(i + 1).copied()).map(|why| (c, why))
+    })
+}
+
+/// "name contains U+202E, an invisible format character": the error for a refused character.
+pub fn forbidden_message(field: &str, c: char, why: &str) -> String {
+    format!("{field} contains U+{:04X}, {why}", u32::from(c))
+}
+
+/// A required text field: trimmed, 1..=CONTACT_FIELD_BYTES_MAX bytes, no control, format or
+/// invisible characters ([`forbidden_char`]).
 pub fn text(field: &str, v: &str) -> Result<String, RegistryError> {
     let v = v.trim();
     if v.is_empty() {
@@ -27,8 +76,8 @@ pub fn optional_text(field: &str, v: &str) -> Result<Option<String>, RegistryErr
     if v.len() > CONTACT_FIELD_BYTES_MAX {
         return err(Code::InvalidContact, format!("{field} is longer than {CONTACT_FIELD_BYTES_MAX} bytes"));
     }
-    if v.chars().any(char::is_control) {
-        return err(Code::InvalidContact, format!("{field} contains a control character"));
+    if let Some((c, why)) = first_forbidden(v) {
+        return err(Code::InvalidContact, forbidden_message(field, c, why));
     }
     Ok(Some(v.to_string()))
 }
@@ -50,6 +99,9 @@ pub fn email(v: &str) -> Result<String, RegistryError> {
             }
             None => false,
         };
+    if let Some((c, why)) = first_forbidden(v) {
+        return err(Code::InvalidContact, forbidden_message("email", c, why));
+    }
     if !ok {
         return err(Code::InvalidContact, format!("email `{v}` is not an email address"));
     }
@@ -75,7 +127,9 @@ pub fn phone(v: &str) -> Result<String, RegistryError> {
     Ok(v.to_string())
 }
 
-/// A host name: LDH labels (IDN converted to A-labels), at least two labels, 253 bytes at most.
+/// A host name: LDH labels (IDN converted to A-labels), at least two labels, 253 bytes at most,
+/// and a last label that is not all digits (no such TLD can exist, and `192.0.2.1` is an address,
+/// not a host name).
 pub fn host_name(v: &str) -> Result<String, RegistryError> {
     if v.len() > NAME_INPUT_BYTES_MAX {
         return err(Code::InvalidRequest, "nameserver name too long");
@@ -96,16 +150,24 @@ pub fn host_name(v: &str) -> Result<String, RegistryError> {
     if !ok {
         return err(Code::InvalidRequest, format!("nameserver `{v}` is not a host name"));
     }
+    if labels.last().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+        return err(
+            Code::InvalidRequest,
+            format!("nameserver `{v}` is not a host name: its last label is all digits, and no TLD is"),
+        );
+    }
     Ok(ascii)
 }
 
-/// Nameservers of `domain` (A-label): names, glue where the host is inside the domain, none
-/// elsewhere, no duplicates, at most `max`.
+/// Nameservers of `domain` (A-label) under its TLD's `profile`: names, glue where the host is
+/// inside the domain and none elsewhere, no duplicates, at most `nameservers_max`. Glue is a
+/// public address ([`glue_address`]).
 pub fn nameservers(
     domain: &str,
     input: &[(String, Vec<String>)],
-    max: usize,
+    profile: &Profile,
 ) -> Result<Vec<Nameserver>, RegistryError> {
+    let max = profile.nameservers_max;
     if input.len() > max {
         return err(Code::TooManyNameservers, format!("{} nameservers given, at most {max} allowed", input.len()));
     }
@@ -127,9 +189,7 @@ pub fn nameservers(
                 .trim()
                 .parse()
                 .map_err(|_| RegistryError::new(Code::InvalidRequest, format!("`{a}` is not an IP address")))?;
-            if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
-                return err(Code::InvalidRequest, format!("{ip} cannot be a nameserver address"));
-            }
+            glue_address(&ip, profile)?;
             if !ips.contains(&ip) {
                 ips.push(ip);
             }
@@ -147,6 +207,24 @@ pub fn nameservers(
         out.push(Nameserver { name: host, addresses: ips });
     }
     Ok(out)
+}
+
+/// A glue address must be reachable from the Internet: not private, shared, link-local,
+/// loopback, multicast or otherwise reserved ([`crate::dns::not_public`]). Documentation
+/// ranges only where the profile allows them (`glue_documentation`, for labs and tests).
+pub fn glue_address(ip: &IpAddr, profile: &Profile) -> Result<(), RegistryError> {
+    match crate::dns::not_public(ip) {
+        None => Ok(()),
+        Some(n) if n.documentation && profile.glue_documentation => Ok(()),
+        Some(n) => err(
+            Code::InvalidRequest,
+            format!(
+                "{ip} cannot be a nameserver address: it is in {}, which the Internet cannot reach{}",
+                n.range,
+                if n.documentation { " (a lab's policy may allow it: glue_documentation)" } else { "" }
+            ),
+        ),
+    }
 }
 
 /// DS records (RFC 4034, 4509, 6605): known algorithms and digest types, digest length by type.
@@ -182,6 +260,38 @@ pub fn ds(input: &[(u16, u8, u8, String)]) -> Result<Vec<Ds>, RegistryError> {
     Ok(out)
 }
 
+/// What the input rules would now refuse in a stored contact (an import from another registry,
+/// or a record older than a rule), one finding per field; nothing is changed.
+pub fn stored_contact_findings(c: &Contact) -> Vec<String> {
+    let mut fields: Vec<(&str, &str)> = vec![("name", &c.name), ("city", &c.city), ("postal_code", &c.postal_code)];
+    if let Some(o) = &c.organization {
+        fields.push(("organization", o));
+    }
+    fields.extend(c.street.iter().map(|l| ("street", l.as_str())));
+    let mut out: Vec<String> =
+        fields.into_iter().filter_map(|(field, v)| optional_text(field, v).err().map(|e| e.detail)).collect();
+    if let Err(e) = email(&c.email) {
+        out.push(e.detail);
+    }
+    out
+}
+
+/// What the input rules would now refuse in a stored domain's nameservers and glue under its
+/// TLD's `profile`, one finding per host or address.
+pub fn stored_domain_findings(d: &Domain, profile: &Profile) -> Vec<String> {
+    let mut out = Vec::new();
+    for ns in &d.nameservers {
+        if let Err(e) = host_name(&ns.name) {
+            out.push(e.detail);
+        }
+        out.extend(ns.addresses.iter().filter_map(|ip| glue_address(ip, profile).err().map(|e| e.detail)));
+    }
+    if let Some((c, why)) = first_forbidden(&d.auth_code) {
+        out.push(forbidden_message("auth code", c, why));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,28 +300,120 @@ mod tests {
         list.iter().map(|(n, a)| (n.to_string(), a.iter().map(|s| s.to_string()).collect())).collect()
     }
 
+    fn lab() -> Profile {
+        Profile { glue_documentation: true, ..Profile::builtin("pt").unwrap() }
+    }
+
+    fn with_max(max: usize) -> Profile {
+        Profile { nameservers_max: max, ..lab() }
+    }
+
     #[test]
     fn nameserver_rules() {
         let d = "exemplo.pt";
-        assert!(nameservers(d, &ns(&[("ns1.exemplo.pt", &["192.0.2.1"]), ("ns.example.net", &[])]), 13).is_ok());
+        let p = lab();
+        assert!(nameservers(d, &ns(&[("ns1.exemplo.pt", &["192.0.2.1"]), ("ns.example.net", &[])]), &p).is_ok());
         let code = |r: Result<Vec<Nameserver>, RegistryError>| r.unwrap_err().code;
-        assert_eq!(code(nameservers(d, &ns(&[("ns1.exemplo.pt", &[])]), 13)), Code::MissingGlue);
-        assert_eq!(code(nameservers(d, &ns(&[("ns.example.net", &["192.0.2.1"])]), 13)), Code::InvalidRequest);
+        assert_eq!(code(nameservers(d, &ns(&[("ns1.exemplo.pt", &[])]), &p)), Code::MissingGlue);
+        assert_eq!(code(nameservers(d, &ns(&[("ns.example.net", &["192.0.2.1"])]), &p)), Code::InvalidRequest);
         assert_eq!(
-            code(nameservers(d, &ns(&[("a.example.net", &[]), ("b.example.net", &[])]), 1)),
+            code(nameservers(d, &ns(&[("a.example.net", &[]), ("b.example.net", &[])]), &with_max(1))),
             Code::TooManyNameservers
         );
         assert_eq!(
-            code(nameservers(d, &ns(&[("a.example.net", &[]), ("A.example.net.", &[])]), 13)),
+            code(nameservers(d, &ns(&[("a.example.net", &[]), ("A.example.net.", &[])]), &p)),
             Code::InvalidRequest
         );
-        assert_eq!(code(nameservers(d, &ns(&[("bad_host.net", &[])]), 13)), Code::InvalidRequest);
-        assert_eq!(code(nameservers(d, &ns(&[("ns1.exemplo.pt", &["999.1.1.1"])]), 13)), Code::InvalidRequest);
-        assert_eq!(code(nameservers(d, &ns(&[("ns1.exemplo.pt", &["127.0.0.1"])]), 13)), Code::InvalidRequest);
+        assert_eq!(code(nameservers(d, &ns(&[("bad_host.net", &[])]), &p)), Code::InvalidRequest);
+        assert_eq!(code(nameservers(d, &ns(&[("ns1.exemplo.pt", &["999.1.1.1"])]), &p)), Code::InvalidRequest);
+        assert_eq!(code(nameservers(d, &ns(&[("ns1.exemplo.pt", &["127.0.0.1"])]), &p)), Code::InvalidRequest);
         // A similar-looking name outside the domain is not inside it.
-        assert!(nameservers(d, &ns(&[("ns.notexemplo.pt", &[])]), 13).is_ok());
-        let v6 = nameservers(d, &ns(&[("ns1.exemplo.pt", &["2001:db8::53"])]), 13).unwrap();
+        assert!(nameservers(d, &ns(&[("ns.notexemplo.pt", &[])]), &p).is_ok());
+        let v6 = nameservers(d, &ns(&[("ns1.exemplo.pt", &["2001:db8::53"])]), &p).unwrap();
         assert_eq!(v6[0].addresses[0].to_string(), "2001:db8::53");
+    }
+
+    #[test]
+    fn glue_outside_public_space_is_refused() {
+        let d = "exemplo.pt";
+        let (lab, production) = (lab(), Profile::builtin("pt").unwrap());
+        let glue = |ip: &str, p: &Profile| nameservers(d, &ns(&[("ns1.exemplo.pt", &[ip])]), p);
+        for ip in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.254",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.1.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "fc00::1",
+            "fd00::53",
+            "fe80::1",
+            "::1",
+            "::ffff:10.0.0.1",
+        ] {
+            for p in [&lab, &production] {
+                let e = glue(ip, p).unwrap_err();
+                assert_eq!(e.code, Code::InvalidRequest, "{ip}");
+                assert!(e.detail.contains("cannot reach"), "{ip}: {}", e.detail);
+            }
+        }
+        let e = glue("10.1.2.3", &production).unwrap_err();
+        assert!(e.detail.contains("private address space (10.0.0.0/8)"), "{}", e.detail);
+        // Documentation ranges: only where the policy allows them.
+        for ip in ["192.0.2.1", "198.51.100.7", "203.0.113.9", "2001:db8::53"] {
+            assert!(glue(ip, &lab).is_ok(), "{ip}");
+            let e = glue(ip, &production).unwrap_err();
+            assert!(e.detail.contains("documentation"), "{ip}: {}", e.detail);
+        }
+        // Public space is glue anywhere; the neighbours of the refused ranges too.
+        for ip in ["193.136.192.1", "172.32.0.1", "100.128.0.1", "2001:690:a00::53", "2a00:1450::1"] {
+            assert!(glue(ip, &production).is_ok(), "{ip}");
+        }
+    }
+
+    #[test]
+    fn host_names_end_in_a_possible_tld() {
+        for bad in ["ns1.example.123", "192.0.2.1", "ns.10", "a.b.0"] {
+            let e = host_name(bad).unwrap_err();
+            assert!(e.detail.contains("all digits"), "{bad}: {}", e.detail);
+        }
+        for good in ["ns1.123.pt", "ns1.example.xn--p1ai", "1.2.3.example.net", "ns.exemplo.pt."] {
+            assert!(host_name(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn invisible_and_format_characters_are_refused() {
+        for (bad, cp) in [
+            ("Jo\u{202e}ão", "U+202E"),
+            ("Maria\u{200b}Silva", "U+200B"),
+            ("a\u{2066}b\u{2069}", "U+2066"),
+            ("\u{feff}Rui", "U+FEFF"),
+            ("Ana\u{00ad}Lima", "U+00AD"),
+            ("Rua\u{2028}Nova", "U+2028"),
+            ("Rua\u{e000}", "U+E000"),
+            ("x\u{fffe}", "U+FFFE"),
+            ("Kim\u{3164}", "U+3164"),
+            ("Ana\u{fe0f}", "U+FE0F"),
+            // Joiners between Latin letters, or at an edge, hide nothing a script needs.
+            ("Jo\u{200d}ão", "U+200D"),
+            ("Lima\u{200c}", "U+200C"),
+            ("\u{1f468}\u{200d}\u{1f469}", "U+200D"),
+        ] {
+            let e = text("name", bad).unwrap_err();
+            assert_eq!(e.code, Code::InvalidContact);
+            assert!(e.detail.contains(cp), "{bad:?}: {}", e.detail);
+        }
+        // Persian and Devanagari need their joiners.
+        assert!(text("name", "می\u{200c}خواهم").is_ok());
+        assert!(text("name", "क्\u{200d}ष").is_ok());
+        for good in ["José Fernandes", "Ünal Çelik", "北京市", "Ελένη", "O'Neill-Smith", "Dvořák"] {
+            assert_eq!(text("name", good).unwrap(), good);
+        }
+        assert!(email("a\u{200b}b@exemplo.pt").is_err());
     }
 
     #[test]

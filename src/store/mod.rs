@@ -969,6 +969,16 @@ impl ReadTx {
         Ok(())
     }
 
+    /// Every contact, in handle order (for `check`'s review of stored records).
+    pub fn for_each_contact(&self, mut f: impl FnMut(Contact) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let t = self.txn.open_table(CONTACTS)?;
+        for item in t.iter()? {
+            let (_, v) = item?;
+            f(codec::decode(v.value())?)?;
+        }
+        Ok(())
+    }
+
     /// Journal entries of a TLD with a sequence above `after_seq` and at most `upto_seq`, in
     /// (name, sequence) order: `f(name, seq, entry)`. Streams; holds nothing.
     pub fn for_each_journal_entry(

@@ -40,18 +40,35 @@ create_premium = 10000
 renew = 900
 transfer = 500
 restore = 3000
+[tld.policy]
+glue_documentation = true
 "#;
 
 pub const RESERVED: &str =
     "lisboa geographic: district\nnic protocol: registry\nexemplo-reservado.com.pt registry: held for a test\n";
 pub const BLOCKED: &str = "merda offensive: vulgar term\n";
 
-/// Writes a configuration (plus `extra` TOML appended) and list files into `dir`.
+/// Writes a configuration (plus `extra` TOML appended) and list files into `dir`. The standard
+/// configuration ends in `[tld.policy]` (the tests' glue is in documentation ranges): an `extra`
+/// that starts with its own `[tld.policy]` table adds to that one.
 pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     std::fs::write(dir.join("reserved.txt"), RESERVED).unwrap();
     std::fs::write(dir.join("blocked.txt"), BLOCKED).unwrap();
     let path = dir.join("nicbox.toml");
-    std::fs::write(&path, format!("{CONFIG}{extra}")).unwrap();
+    let trimmed = extra.trim_start();
+    let extra = match trimmed.strip_prefix("[tld.policy]\n") {
+        Some(rest) => rest,
+        None if trimmed.starts_with('[') || trimmed.is_empty() => extra,
+        None => panic!("extra configuration must start with a table: {extra:?}"),
+    };
+    assert!(!extra.contains("[tld.policy]"), "[tld.policy] must come first in the extra configuration");
+    // An extra that sets glue_documentation itself replaces the standard value.
+    let base = if extra.contains("glue_documentation") {
+        CONFIG.replace("glue_documentation = true\n", "")
+    } else {
+        CONFIG.into()
+    };
+    std::fs::write(&path, format!("{base}{extra}")).unwrap();
     path
 }
 

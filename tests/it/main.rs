@@ -9,6 +9,7 @@ mod binary;
 mod common;
 mod contact;
 mod dnsd;
+mod hygiene;
 mod lifecycle;
 mod openapi;
 mod rdap;
