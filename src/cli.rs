@@ -31,6 +31,9 @@ enum Command {
         /// The hidden primary's DNS address (AXFR/IXFR with the demo's TSIG key).
         #[arg(long)]
         dns: Option<String>,
+        /// The EPP listener (TLS, client certificates of the demo's test CA).
+        #[arg(long)]
+        epp: Option<String>,
     },
     /// Serve WHOIS, HTTP (registrar API, RDAP, public pages, admin UI) and background jobs.
     Serve {
@@ -131,6 +134,43 @@ enum RegistrarCommand {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Set a registrar's EPP password: a new random one (printed once), or the contents of
+    /// --password-file. Example: `nicbox registrar epp-password --config nicbox.toml --id ptreg`
+    EppPassword {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        id: String,
+        /// A file holding the password (8 to 128 printable characters); else one is generated.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Pin (or unpin) a client certificate a registrar may connect to EPP with, by its PEM file
+    /// or its SHA-256 fingerprint (as `openssl x509 -noout -fingerprint -sha256` prints it);
+    /// with neither, list the pins.
+    /// Example: `nicbox registrar epp-cert --config nicbox.toml --id ptreg --add client.pem`
+    EppCert {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        id: String,
+        /// A PEM certificate or a fingerprint to pin.
+        #[arg(long)]
+        add: Option<String>,
+        /// A PEM certificate or a fingerprint to unpin.
+        #[arg(long)]
+        remove: Option<String>,
+    },
+}
+
+/// A fingerprint from a PEM file's path or from its text.
+fn fingerprint_arg(v: &str) -> Result<[u8; 32], Failure> {
+    let path = Path::new(v);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)?;
+        return crate::epp::certs::fingerprint_pem(&text).map_err(|e| Failure::Usage(format!("{v}: {e}")));
+    }
+    crate::epp::certs::parse_fingerprint(v).map_err(|e| Failure::Usage(format!("`{v}`: {e}")))
 }
 
 #[derive(Subcommand)]
@@ -209,8 +249,8 @@ fn open_registry(settings: Settings) -> Result<Registry, Failure> {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Demo { data, http, whois, dns } => {
-            crate::demo::run(&data, http.as_deref(), whois.as_deref(), dns.as_deref())
+        Command::Demo { data, http, whois, dns, epp } => {
+            crate::demo::run(&data, http.as_deref(), whois.as_deref(), dns.as_deref(), epp.as_deref())
         }
         Command::Serve { config } => {
             let settings = load(&config)?;
@@ -307,6 +347,42 @@ fn registrar(command: RegistrarCommand) -> Result<(), Failure> {
             let r = rt.block_on(reg.registrar_credit(&id, amount_cents, &reason, Actor::System("cli".into())))?;
             reg.close();
             println!("registrar {}: balance {} cents", r.id, r.balance_cents);
+            Ok(())
+        }
+        RegistrarCommand::EppPassword { config, id, password_file } => {
+            let settings = load(&config)?;
+            let given = match password_file {
+                Some(p) => Some(std::fs::read_to_string(&p)?.trim_end_matches(['\r', '\n']).to_string()),
+                None => None,
+            };
+            let rt = runtime()?;
+            let reg = open_registry(settings)?;
+            let pw = rt.block_on(reg.epp_set_password(&id, given.as_deref(), Actor::System("cli".into())))?;
+            reg.close();
+            if given.is_some() {
+                println!("registrar {id}: EPP password set");
+            } else {
+                println!("registrar {id}: EPP password (shown once, keep it safe): {pw}");
+            }
+            Ok(())
+        }
+        RegistrarCommand::EppCert { config, id, add, remove } => {
+            let settings = load(&config)?;
+            let rt = runtime()?;
+            let reg = open_registry(settings)?;
+            let actor = Actor::System("cli".into());
+            let access = match (add, remove) {
+                (Some(a), None) => Some(rt.block_on(reg.epp_pin(&id, fingerprint_arg(&a)?, actor))?),
+                (None, Some(r)) => Some(rt.block_on(reg.epp_unpin(&id, fingerprint_arg(&r)?, actor))?),
+                (None, None) => reg.epp_access(&id)?,
+                (Some(_), Some(_)) => return Err(Failure::Usage("--add or --remove, not both".into())),
+            };
+            reg.close();
+            let pins = access.map(|a| a.fingerprints).unwrap_or_default();
+            println!("registrar {id}: {} pinned client certificates", pins.len());
+            for p in pins {
+                println!("  {}", crate::epp::certs::fingerprint_hex(&p));
+            }
             Ok(())
         }
         RegistrarCommand::List { config } => {

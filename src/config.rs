@@ -43,6 +43,24 @@ struct RawConfig {
     zone: Option<RawZone>,
     #[serde(default)]
     dns: Option<RawDns>,
+    #[serde(default)]
+    epp: Option<RawEpp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEpp {
+    listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+    max_connections: Option<u32>,
+    sessions_per_registrar: Option<u32>,
+    login_timeout_secs: Option<u32>,
+    idle_secs: Option<u32>,
+    commands_per_second: Option<u32>,
+    failed_logins: Option<u32>,
+    failed_login_minutes: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -332,6 +350,30 @@ pub struct ZoneSettings {
     pub check_interval_secs: u32,
 }
 
+/// The EPP server (`[epp]`, RFC 5730/5734): TLS with a required client certificate, and bounds.
+#[derive(Debug, Clone)]
+pub struct EppSettings {
+    pub listen: SocketAddr,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    /// When set, a client certificate must also chain to this CA (besides being pinned).
+    pub client_ca: Option<PathBuf>,
+    /// TLS connections at once; more are closed at once.
+    pub max_connections: u32,
+    /// Logged-in sessions of one registrar at once; a login past it gets 2502.
+    pub sessions_per_registrar: u32,
+    /// Seconds from connect to a completed login.
+    pub login_timeout_secs: u32,
+    /// Seconds a session may stay silent.
+    pub idle_secs: u32,
+    /// Commands per second a session may send; faster ones wait, a burst of as many passes.
+    pub commands_per_second: u32,
+    /// Failed logins (per registrar and per address) in `failed_login_minutes` before further
+    /// logins are refused for the rest of that window.
+    pub failed_logins: u32,
+    pub failed_login_minutes: u32,
+}
+
 /// The hidden primary (`[dns]`): the listener, its keys, its secondaries and its bounds.
 #[derive(Debug, Clone)]
 pub struct DnsSettings {
@@ -423,6 +465,7 @@ pub struct Settings {
     pub smtp: Option<SmtpSettings>,
     pub zone: ZoneSettings,
     pub dns: Option<DnsSettings>,
+    pub epp: Option<EppSettings>,
 }
 
 impl Settings {
@@ -628,6 +671,10 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
         Some(d) => Some(dns_settings(d, &zone_names)?),
         None => None,
     };
+    let epp = match raw.epp {
+        Some(e) => Some(epp_settings(e, &resolve)?),
+        None => None,
+    };
     let public_url = raw
         .registry
         .public_url
@@ -647,6 +694,34 @@ pub fn parse(text: &str, base: &Path) -> Result<Settings, ConfigError> {
         smtp,
         zone,
         dns,
+        epp,
+    })
+}
+
+fn epp_settings(raw: RawEpp, resolve: &dyn Fn(&Path) -> PathBuf) -> Result<EppSettings, ConfigError> {
+    let listen = addr("epp.listen", raw.listen, "127.0.0.1:700")?;
+    let (Some(cert), Some(key)) = (raw.tls_cert, raw.tls_key) else {
+        return Err(bad("epp.tls_cert and epp.tls_key: EPP runs over TLS only; give both (PEM files)"));
+    };
+    let bounded = |key: &str, v: Option<u32>, default: u32, lo: u32, hi: u32| -> Result<u32, ConfigError> {
+        let v = v.unwrap_or(default);
+        if !(lo..=hi).contains(&v) {
+            return Err(bad(format!("epp.{key}: {v} is outside {lo}..={hi}")));
+        }
+        Ok(v)
+    };
+    Ok(EppSettings {
+        listen,
+        tls_cert: resolve(&cert),
+        tls_key: resolve(&key),
+        client_ca: raw.client_ca.map(|c| resolve(&c)),
+        max_connections: bounded("max_connections", raw.max_connections, 256, 1, 100_000)?,
+        sessions_per_registrar: bounded("sessions_per_registrar", raw.sessions_per_registrar, 32, 1, 10_000)?,
+        login_timeout_secs: bounded("login_timeout_secs", raw.login_timeout_secs, 30, 1, 3_600)?,
+        idle_secs: bounded("idle_secs", raw.idle_secs, 600, 1, 86_400)?,
+        commands_per_second: bounded("commands_per_second", raw.commands_per_second, 200, 1, 1_000_000)?,
+        failed_logins: bounded("failed_logins", raw.failed_logins, 5, 1, 1_000)?,
+        failed_login_minutes: bounded("failed_login_minutes", raw.failed_login_minutes, 15, 1, 1_440)?,
     })
 }
 

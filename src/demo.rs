@@ -22,7 +22,7 @@ pub const DEMO_DOMAINS: usize = 2_000;
 const RESERVED: &str = include_str!("../ops/pt-reserved.txt");
 const BLOCKED: &str = include_str!("../ops/pt-blocked.txt");
 
-fn config_text(http: &str, whois: &str, dns: &str, tsig_secret: &str) -> String {
+fn config_text(http: &str, whois: &str, dns: &str, epp: &str, tsig_secret: &str) -> String {
     format!(
         r#"# nicbox demo registry (written by `nicbox demo`; edit freely, see ops/nicbox.example.toml)
 data_dir = "."
@@ -87,6 +87,13 @@ listen = "{dns}"
 name = "nicbox-demo-xfr"
 algorithm = "hmac-sha256"
 secret = "{tsig_secret}"
+
+# EPP over TLS. The demo made a test CA in epp/, a server certificate for localhost and
+# 127.0.0.1, and a client certificate per registrar (pinned for it; see demo-credentials.json).
+[epp]
+listen = "{epp}"
+tls_cert = "epp/server.pem"
+tls_key = "epp/server-key.pem"
 "#
     )
 }
@@ -95,7 +102,13 @@ secret = "{tsig_secret}"
 pub const DEMO_TSIG_KEY: &str = "nicbox-demo-xfr";
 
 /// Runs the demo: creates `dir` on the first run, then serves.
-pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>, dns: Option<&str>) -> Result<(), Failure> {
+pub fn run(
+    dir: &Path,
+    http: Option<&str>,
+    whois: Option<&str>,
+    dns: Option<&str>,
+    epp: Option<&str>,
+) -> Result<(), Failure> {
     let check_addr = |flag: &str, v: Option<&str>| -> Result<(), Failure> {
         match v {
             Some(a) if a.parse::<SocketAddr>().is_err() => {
@@ -107,6 +120,7 @@ pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>, dns: Option<&str
     check_addr("http", http)?;
     check_addr("whois", whois)?;
     check_addr("dns", dns)?;
+    check_addr("epp", epp)?;
     let config_path = dir.join("nicbox.toml");
     init_tracing("info", false);
     if !config_path.exists() {
@@ -115,6 +129,7 @@ pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>, dns: Option<&str
             http.unwrap_or("127.0.0.1:8080"),
             whois.unwrap_or("127.0.0.1:4343"),
             dns.unwrap_or("127.0.0.1:5353"),
+            epp.unwrap_or("127.0.0.1:7700"),
         )?;
     }
     let mut settings = config::load(&config_path).map_err(|e| Failure::Usage(e.to_string()))?;
@@ -127,6 +142,9 @@ pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>, dns: Option<&str
     if let (Some(a), Some(d)) = (dns.and_then(|a| a.parse().ok()), settings.dns.as_mut()) {
         d.listen = a;
     }
+    if let (Some(a), Some(e)) = (epp.and_then(|a| a.parse().ok()), settings.epp.as_mut()) {
+        e.listen = a;
+    }
     let creds = dir.join("demo-credentials.json");
     println!("nicbox demo: data in {}, credentials in {}", dir.display(), creds.display());
     if let Ok(text) = std::fs::read_to_string(&creds) {
@@ -135,21 +153,74 @@ pub fn run(dir: &Path, http: Option<&str>, whois: Option<&str>, dns: Option<&str
     serve(settings)
 }
 
-fn create(dir: &Path, http: &str, whois: &str, dns: &str) -> Result<(), Failure> {
+/// Writes a PEM file; private keys readable by the owner only.
+fn write_pem(path: &Path, text: &str, private: bool) -> Result<(), Failure> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    Ok(())
+}
+
+/// The demo's test PKI in `dir/epp`, and for each registrar of `creds` a client certificate
+/// (pinned) and an EPP password, added to its entry in the credentials.
+async fn epp_credentials(
+    registry: &Registry,
+    dir: &Path,
+    epp: &str,
+    creds: &mut serde_json::Value,
+) -> Result<(), Failure> {
+    use crate::epp::certs;
+    let pki_dir = dir.join("epp");
+    std::fs::create_dir_all(&pki_dir)?;
+    let (pki, ca) = certs::test_pki().map_err(Failure::Failed)?;
+    let abs = |name: &str| -> String {
+        let p = pki_dir.join(name);
+        std::path::absolute(&p).unwrap_or(p).display().to_string()
+    };
+    write_pem(&pki_dir.join("ca.pem"), &pki.ca_cert_pem, false)?;
+    write_pem(&pki_dir.join("server.pem"), &pki.server_cert_pem, false)?;
+    write_pem(&pki_dir.join("server-key.pem"), &pki.server_key_pem, true)?;
+    creds["epp"] = json!({"addr": epp, "ca_cert": abs("ca.pem"), "server_cert": abs("server.pem"),
+                          "server_key": abs("server-key.pem")});
+    let actor = Actor::System("demo".into());
+    if let Some(list) = creds["registrars"].as_array_mut() {
+        for r in list {
+            let id = r["id"].as_str().unwrap_or_default().to_string();
+            let client = certs::client_cert(&ca, &id).map_err(Failure::Failed)?;
+            write_pem(&pki_dir.join(format!("{id}.pem")), &client.cert_pem, false)?;
+            write_pem(&pki_dir.join(format!("{id}-key.pem")), &client.key_pem, true)?;
+            registry.epp_pin(&id, client.fingerprint, actor.clone()).await?;
+            let password = registry.epp_set_password(&id, None, actor.clone()).await?;
+            r["epp_password"] = json!(password);
+            r["client_cert"] = json!(abs(&format!("{id}.pem")));
+            r["client_key"] = json!(abs(&format!("{id}-key.pem")));
+        }
+    }
+    Ok(())
+}
+
+fn create(dir: &Path, http: &str, whois: &str, dns: &str, epp: &str) -> Result<(), Failure> {
     use base64::Engine as _;
     let secret = base64::engine::general_purpose::STANDARD.encode(crate::registry::random_bytes::<32>());
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("reserved.txt"), RESERVED)?;
     std::fs::write(dir.join("blocked.txt"), BLOCKED)?;
     let config_path = dir.join("nicbox.toml");
-    let settings =
-        config::parse(&config_text(http, whois, dns, &secret), dir).map_err(|e| Failure::Failed(e.to_string()))?;
+    // The configuration parsed without [epp] while its certificates do not exist yet.
+    let mut settings =
+        config::parse(&config_text(http, whois, dns, epp, &secret), dir).map_err(|e| Failure::Failed(e.to_string()))?;
+    settings.epp = None;
     Store::create(&settings.db_path())?;
     let registry = Registry::open(settings)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let started = std::time::Instant::now();
-    let creds = rt.block_on(seed(&registry, http, whois))?;
-    let mut creds = creds;
+    let mut creds = rt.block_on(seed(&registry, http, whois))?;
+    rt.block_on(epp_credentials(&registry, dir, epp, &mut creds))?;
     creds["dns"] = serde_json::json!({
         "addr": dns,
         "tsig": {"name": DEMO_TSIG_KEY, "algorithm": "hmac-sha256", "secret": secret},
@@ -163,7 +234,7 @@ fn create(dir: &Path, http: &str, whois: &str, dns: &str) -> Result<(), Failure>
         std::fs::set_permissions(&creds_path, std::fs::Permissions::from_mode(0o600))?;
     }
     // The configuration is written last: a demo interrupted while seeding starts over.
-    std::fs::write(&config_path, config_text(http, whois, dns, &secret))?;
+    std::fs::write(&config_path, config_text(http, whois, dns, epp, &secret))?;
     tracing::info!("demo registry created in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod control;
 pub mod demo;
 pub mod directory;
 pub mod dns;
+pub mod epp;
 pub mod http;
 pub mod limits;
 pub mod mail;

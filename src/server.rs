@@ -80,6 +80,8 @@ pub struct Bound {
     pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
     /// The hidden primary's TCP and UDP sockets, when `[dns]` is configured.
     pub dns: Option<(TcpListener, tokio::net::UdpSocket, SocketAddr)>,
+    /// The EPP listener and its TLS configuration, when `[epp]` is configured.
+    pub epp: Option<(TcpListener, std::sync::Arc<tokio_rustls::rustls::ServerConfig>, SocketAddr)>,
 }
 
 /// Binds the listeners named by the settings (port 0 gives a free port, logged) and loads the
@@ -106,7 +108,16 @@ pub async fn bind(settings: &Settings) -> Result<Bound, String> {
         }
         None => None,
     };
-    Ok(Bound { http, http_addr, whois, whois_addr, tls, dns })
+    let epp = match &settings.epp {
+        Some(e) => {
+            let config = crate::epp::server::tls_config(e)?;
+            let l = TcpListener::bind(e.listen).await.map_err(|err| format!("epp.listen {}: {err}", e.listen))?;
+            let addr = l.local_addr().map_err(|e| e.to_string())?;
+            Some((l, config, addr))
+        }
+        None => None,
+    };
+    Ok(Bound { http, http_addr, whois, whois_addr, tls, dns, epp })
 }
 
 /// Serves until a shutdown signal, then closes the registry. Returns once the database is closed.
@@ -156,6 +167,17 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let epp = match bound.epp {
+        Some((listener, config, addr)) => {
+            let e = registry.settings().epp.clone().ok_or_else(|| anyhow::anyhow!("epp settings"))?;
+            tracing::info!("listening protocol=epp addr={addr}");
+            let t = token.clone();
+            Some(tokio::spawn(crate::epp::server::serve(registry.clone(), e, config, listener, async move {
+                t.cancelled().await
+            })))
+        }
+        None => None,
+    };
     let control_token = token.clone();
     let control =
         tokio::spawn(crate::control::serve(registry.clone(), registry.settings().data_dir.clone(), async move {
@@ -192,6 +214,9 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
     }
     if let Some(d) = dns {
         let _ = tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), d).await;
+    }
+    if let Some(e) = epp {
+        let _ = tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), e).await;
     }
     let _ = control.await;
     let _ = jobs.await;

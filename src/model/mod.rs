@@ -226,6 +226,17 @@ pub struct Registrar {
     pub enabled: bool,
 }
 
+/// A registrar's EPP credentials: the password's argon2id digest (PHC string) and the SHA-256
+/// fingerprints of the client certificates it may connect with. Kept apart from [`Registrar`]
+/// so that the registrar record keeps its stored shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EppAccess {
+    pub registrar: String,
+    pub password_digest: Option<String>,
+    pub fingerprints: Vec<[u8; 32]>,
+    pub updated: Timestamp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

@@ -108,6 +108,8 @@ pub struct Profile {
     /// 2001:db8::/32, 3fff::/20): for labs and tests, whose nameservers are fictitious. Glue in
     /// any other space that is not public (private, shared, link-local...) is always refused.
     pub glue_documentation: bool,
+    /// EPP speaks the .pt registry's extension (`ptdomain-1.0`, `ptcontact-1.0`) for this TLD.
+    pub epp_pt_extension: bool,
 }
 
 /// The same fields as [`Profile`], each optional: the values an operator's configuration sets.
@@ -140,6 +142,7 @@ pub struct ProfileOverrides {
     pub tech_required: Option<bool>,
     pub fiscal_id_required: Option<bool>,
     pub glue_documentation: Option<bool>,
+    pub epp_pt_extension: Option<bool>,
 }
 
 /// The IDN repertoire of .pt (POLICY.md section 1), NFC.
@@ -181,6 +184,7 @@ impl Profile {
             tech_required: true,
             fiscal_id_required: true,
             glue_documentation: false,
+            epp_pt_extension: true,
         }
     }
 
@@ -200,7 +204,13 @@ impl Profile {
                 open.extend(
                     ["com", "net", "gov", "org", "edu", "int", "publ", "nome"].iter().map(|z| format!("{z}.cv")),
                 );
-                Some(Profile { zones_open: open, zones_review: strings(&["gov.cv"]), zones_closed: Vec::new(), ..pt })
+                Some(Profile {
+                    zones_open: open,
+                    zones_review: strings(&["gov.cv"]),
+                    zones_closed: Vec::new(),
+                    epp_pt_extension: false,
+                    ..pt
+                })
             }
             // Best guess: .st takes 1 to 23 characters, no IDN, one zone.
             "st" => Some(Profile {
@@ -210,6 +220,7 @@ impl Profile {
                 label_min: 1,
                 label_max: 23,
                 idn_chars: String::new(),
+                epp_pt_extension: false,
                 ..pt
             }),
             // Best guess: .gw allows ä ë ï ñ ö ü as well and forbids ISO alpha-3 codes.
@@ -219,6 +230,7 @@ impl Profile {
                 zones_closed: Vec::new(),
                 idn_chars: format!("{PT_IDN_CHARS}äëïñöü"),
                 forbid_alpha3: true,
+                epp_pt_extension: false,
                 ..pt
             }),
             _ => None,
@@ -261,6 +273,7 @@ impl Profile {
             tech_required: o.tech_required.unwrap_or(self.tech_required),
             fiscal_id_required: o.fiscal_id_required.unwrap_or(self.fiscal_id_required),
             glue_documentation: o.glue_documentation.unwrap_or(self.glue_documentation),
+            epp_pt_extension: o.epp_pt_extension.unwrap_or(self.epp_pt_extension),
         }
     }
 

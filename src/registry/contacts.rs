@@ -209,6 +209,40 @@ impl Registry {
         Ok(out)
     }
 
+    /// Whether a contact is a party to any domain (EPP's `linked` status).
+    pub fn contact_in_use(&self, handle: &str) -> Result<bool, RegistryError> {
+        Ok(!self.read()?.domains_using(handle, 1)?.is_empty())
+    }
+
+    /// Deletes a contact of the registrar that is on no domain (`status_prohibits` otherwise:
+    /// EPP's 2305). Its history stays; its handle may be taken again.
+    pub async fn contact_delete(&self, registrar: &str, handle: &str) -> Result<(), RegistryError> {
+        let (now, registrar, handle) = (self.now(), registrar.to_string(), handle.to_string());
+        self.submit(move |tx| {
+            let old = match tx.contact(&handle)? {
+                Some(c) if c.registrar == registrar => c,
+                _ => return err(Code::NotFound, format!("no contact {handle}")),
+            };
+            if let Some(d) = tx.domains_using(&handle, 1)?.first() {
+                return err(Code::ContactInUse, format!("contact {handle} is a contact of {d}"));
+            }
+            tx.remove_contact(&old)?;
+            record(
+                tx,
+                &format!("contact:{handle}"),
+                "contact.delete",
+                now,
+                &Actor::Registrar(registrar.clone()),
+                None,
+                None,
+                None,
+                0,
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     pub async fn contact_update(
         &self,
         registrar: &str,

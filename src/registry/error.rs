@@ -32,6 +32,7 @@ codes! {
     NotFound = "not_found" / 404,
     NotAvailable = "not_available" / 409,
     StatusProhibits = "status_prohibits" / 409,
+    ContactInUse = "contact_in_use" / 409,
     ExpiryYearMismatch = "expiry_year_mismatch" / 409,
     Conflict = "conflict" / 409,
     TooLarge = "too_large" / 413,

@@ -18,9 +18,9 @@ use redb::{
 };
 
 use crate::model::{
-    Contact, ContactView, DisclosureRequest, Domain, DomainView, HistoryEntry, IdempotencyRecord, JournalEntry,
-    LedgerEntry, NsCheck, PollMessage, QueryLogBlock, QueryLogEntry, Registrar, Session, Suspension, Timestamp, User,
-    ZoneRun,
+    Contact, ContactView, DisclosureRequest, Domain, DomainView, EppAccess, HistoryEntry, IdempotencyRecord,
+    JournalEntry, LedgerEntry, NsCheck, PollMessage, QueryLogBlock, QueryLogEntry, Registrar, Session, Suspension,
+    Timestamp, User, ZoneRun,
 };
 
 /// Schema version of the database layout this binary writes. A file with a newer version is
@@ -76,6 +76,9 @@ const NAMESERVER_USES: TableDefinition<(&str, &str), ()> = TableDefinition::new(
 /// (registrar id, contact handle)
 const CONTACTS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> = TableDefinition::new("contacts_by_registrar");
 const REGISTRARS: TableDefinition<&str, &[u8]> = TableDefinition::new("registrars");
+/// Registrar id -> EppAccess (EPP password digest, pinned client certificates). Created by its
+/// first write, so a database of an earlier version needs no migration.
+const EPP_ACCESS: TableDefinition<&str, &[u8]> = TableDefinition::new("epp_access");
 const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 /// (object key such as `domain:exemplo.pt`, global sequence) -> HistoryEntry
 const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
@@ -363,6 +366,7 @@ fn backup_from(src: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreE
     entries += copy_table(src, &txn, CONTACT_USES)?;
     entries += copy_table(src, &txn, NAMESERVER_USES)?;
     entries += copy_table(src, &txn, REGISTRARS)?;
+    entries += copy_table(src, &txn, EPP_ACCESS)?;
     entries += copy_table(src, &txn, USERS)?;
     entries += copy_table(src, &txn, HISTORY)?;
     entries += copy_table(src, &txn, LEDGER)?;
@@ -413,6 +417,16 @@ macro_rules! read_methods {
         pub fn contact(&self, handle: &str) -> Result<Option<Contact>, StoreError> {
             let t = self.txn.open_table(CONTACTS)?;
             t.get(handle)?.map(|v| codec::decode(v.value())).transpose()
+        }
+
+        /// A registrar's EPP credentials, if any were ever set.
+        pub fn epp_access(&self, id: &str) -> Result<Option<EppAccess>, StoreError> {
+            let t = match self.txn.open_table(EPP_ACCESS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            t.get(id)?.map(|v| codec::decode(v.value())).transpose()
         }
 
         pub fn registrar(&self, id: &str) -> Result<Option<Registrar>, StoreError> {
@@ -1391,6 +1405,21 @@ impl WriteTx {
         if !previous {
             self.txn.open_table(CONTACTS_BY_REGISTRAR)?.insert((c.registrar.as_str(), c.handle.as_str()), ())?;
         }
+        Ok(())
+    }
+
+    /// Removes a contact and its registrar index entry (the caller checks it is on no domain).
+    pub fn remove_contact(&mut self, c: &Contact) -> Result<(), StoreError> {
+        self.writes += 1;
+        self.txn.open_table(CONTACTS)?.remove(c.handle.as_str())?;
+        self.txn.open_table(CONTACTS_BY_REGISTRAR)?.remove((c.registrar.as_str(), c.handle.as_str()))?;
+        Ok(())
+    }
+
+    pub fn put_epp_access(&mut self, a: &EppAccess) -> Result<(), StoreError> {
+        self.writes += 1;
+        let bytes = codec::encode(a)?;
+        self.txn.open_table(EPP_ACCESS)?.insert(a.registrar.as_str(), bytes.as_slice())?;
         Ok(())
     }
 
