@@ -683,6 +683,8 @@ async fn seed(registry: &Registry, http: &str, whois: &str) -> Result<serde_json
         "whois": whois,
         "admin": {"username": "admin", "password": admin_password},
         "zones_dir": std::path::absolute(&registry.settings().zone.dir).unwrap_or_else(|_| registry.settings().zone.dir.clone()).display().to_string(),
-        "registrars": registrars.iter().map(|(id, name, key)| json!({"id": id, "name": name, "api_key": key})).collect::<Vec<_>>(),
+        // `contact`: the registrar's own organization contact (with a NIF), usable at once as
+        // the registrant, admin or tech of a .pt domain.
+        "registrars": registrars.iter().zip(&tech).map(|((id, name, key), contact)| json!({"id": id, "name": name, "api_key": key, "contact": contact})).collect::<Vec<_>>(),
     }))
 }

@@ -234,6 +234,9 @@ pub async fn command(registry: &Registry, session: &Session, command: Node<'_, '
     }
     let extension = child(command, EPP, "extension");
     let verb_name = verb.tag_name().name();
+    if !["check", "info", "create", "update", "delete", "renew", "transfer", "poll"].contains(&verb_name) {
+        return Answer::fail(2000, "Unknown command", format!("unknown command <{verb_name}>"));
+    }
     if verb_name == "poll" {
         return poll(registry, id, verb).await;
     }

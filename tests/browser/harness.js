@@ -12,7 +12,7 @@ export const BIN = process.env.NICBOX_BIN || new URL("../../target/debug/nicbox"
 export function startDemo() {
   const dir = mkdtempSync(join(tmpdir(), "nicbox-browser-"));
   const data = join(dir, "demo");
-  const child = spawn(BIN, ["demo", "--data", data, "--http", "127.0.0.1:0", "--whois", "127.0.0.1:0", "--dns", "127.0.0.1:0"], {
+  const child = spawn(BIN, ["demo", "--data", data, "--http", "127.0.0.1:0", "--whois", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--epp", "127.0.0.1:0"], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, NICBOX_LOG: "nicbox=info", NO_COLOR: "1" },
   });

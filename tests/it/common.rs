@@ -225,8 +225,8 @@ pub struct Server {
     pub whois: SocketAddr,
     pub dir: PathBuf,
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    /// The DNS listener's address, once its `listening protocol=dns` line came.
-    dns: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>>,
+    /// The DNS and EPP listeners' addresses, once their `listening` lines came.
+    listeners: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, SocketAddr>>>,
 }
 
 /// `nicbox demo` on `data` with every listener on a free loopback port (HTTP, WHOIS, DNS), so
@@ -241,6 +241,8 @@ pub fn demo_args(data: &Path) -> Vec<String> {
         "--whois",
         "127.0.0.1:0",
         "--dns",
+        "127.0.0.1:0",
+        "--epp",
         "127.0.0.1:0",
     ]
     .iter()
@@ -278,15 +280,20 @@ impl Server {
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let log2 = log.clone();
-        let dns = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let dns2 = dns.clone();
+        let listeners = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+        let listeners2 = listeners.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 let plain = strip_ansi(&line);
                 log2.lock().unwrap().push(line);
-                if let Some(i) = plain.find("listening protocol=dns addr=") {
-                    *dns2.lock().unwrap() = plain[i + "listening protocol=dns addr=".len()..].trim().parse().ok();
+                for proto in ["dns", "epp"] {
+                    let marker = format!("listening protocol={proto} addr=");
+                    if let Some(i) = plain.find(&marker)
+                        && let Ok(a) = plain[i + marker.len()..].trim().parse()
+                    {
+                        listeners2.lock().unwrap().insert(proto.to_string(), a);
+                    }
                 }
                 for proto in ["http", "https", "whois"] {
                     let marker = format!("listening protocol={proto} addr=");
@@ -314,19 +321,29 @@ impl Server {
             assert!(Instant::now() < deadline, "nicbox did not start: {:?}", log.lock().unwrap());
         }
         let (http, whois) = (http.unwrap(), whois.unwrap());
-        Server { child, http, whois, dir: dir.to_path_buf(), log, dns }
+        Server { child, http, whois, dir: dir.to_path_buf(), log, listeners }
     }
 
-    /// The DNS listener's address (waits for its `listening` line).
-    pub fn dns(&self) -> SocketAddr {
+    /// The address of the `proto` listener (waits for its `listening` line).
+    fn listener(&self, proto: &str) -> SocketAddr {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            if let Some(a) = *self.dns.lock().unwrap() {
-                return a;
+            if let Some(a) = self.listeners.lock().unwrap().get(proto) {
+                return *a;
             }
-            assert!(Instant::now() < deadline, "no DNS listener: {:?}", self.log.lock().unwrap());
+            assert!(Instant::now() < deadline, "no {proto} listener: {:?}", self.log.lock().unwrap());
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The DNS listener's address.
+    pub fn dns(&self) -> SocketAddr {
+        self.listener("dns")
+    }
+
+    /// The EPP listener's address.
+    pub fn epp(&self) -> SocketAddr {
+        self.listener("epp")
     }
 
     /// Whether a log line so far contains `text`.

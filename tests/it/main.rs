@@ -9,6 +9,7 @@ mod binary;
 mod common;
 mod contact;
 mod dnsd;
+mod epp;
 mod hygiene;
 mod lifecycle;
 mod openapi;
