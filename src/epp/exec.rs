@@ -310,16 +310,14 @@ async fn poll(registry: &Registry, id: &str, verb: Node<'_, '_>) -> Answer {
             if let Err(e) = registry.poll_ack(id, mid).await {
                 return Answer::from_error(&e);
             }
-            let count = registry.poll_list(id).map(|(c, _)| c.max(0)).unwrap_or(0);
+            // RFC 5730 2.9.2.3: the count left and the id of the message acknowledged; clients
+            // read both from every ack.
+            let count = registry.poll_list(id).map(|(c, _)| c).unwrap_or_default();
+            let mut w = Writer::fragment();
+            let (count, shown) = (count.max(0).to_string(), mid.to_string());
+            w.empty("msgQ", &[("count", &count), ("id", &shown)]);
             let mut a = Answer::ok();
-            if let Ok((_, next)) = registry.poll_list(id)
-                && let Some(n) = next.first()
-            {
-                let mut w = Writer::fragment();
-                let (count, nid) = (count.to_string(), n.id.to_string());
-                w.empty("msgQ", &[("count", &count), ("id", &nid)]);
-                a.msgq = Some(w.finish());
-            }
+            a.msgq = Some(w.finish());
             a
         }
         _ => Answer::fail(2005, "op must be req or ack", "poll needs op=\"req\" or op=\"ack\""),

@@ -201,5 +201,14 @@ async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> Res
         out.push_str("# HELP nicbox_dns_secondary_behind 1 when a secondary is still on an older serial behind_after_secs after a publication.\n# TYPE nicbox_dns_secondary_behind gauge\n");
         out.push_str(&behind);
     }
+    if s.registry.settings().epp.is_some() {
+        let book = crate::epp::server::book();
+        out.push_str("# HELP nicbox_epp_responses_total EPP responses sent, by result code.\n# TYPE nicbox_epp_responses_total counter\n");
+        for (code, n) in book.results() {
+            out.push_str(&format!("nicbox_epp_responses_total{{code=\"{code}\"}} {n}\n"));
+        }
+        out.push_str("# HELP nicbox_epp_sessions Logged-in EPP sessions.\n# TYPE nicbox_epp_sessions gauge\n");
+        out.push_str(&format!("nicbox_epp_sessions {}\n", book.sessions(None).len()));
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

@@ -648,3 +648,61 @@ fn epp_and_http_leave_the_same_state() {
     assert_eq!(kinds[0], kinds[1]);
     received.validate();
 }
+
+/// The admin UI shows a registrar's pinned certificates and its live EPP sessions, and
+/// `/metrics` counts responses by result code.
+#[test]
+fn epp_sessions_and_certificates_show_in_the_admin_ui_and_metrics() {
+    let d = demo();
+    let received = Arc::new(Received::default());
+    let a = &d.registrars[0];
+    let mut c = connect(&d, 0, &received);
+    assert_eq!(code(&c.login(a, &[])), 1000);
+    assert_eq!(code(&c.command("<poll op=\"req\"/>")) / 100, 13);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent();
+    let mut login = agent.get(&d.server.url("/admin/login")).call().unwrap();
+    let html = login.body_mut().read_to_string().unwrap();
+    let i = html.find("name=\"token\" value=\"").unwrap() + "name=\"token\" value=\"".len();
+    let token = html[i..].split('"').next().unwrap().to_string();
+    let resp = agent
+        .post(&d.server.url("/admin/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("username=admin&password={}&token={token}", d.admin_password))
+        .unwrap();
+    let cookie =
+        resp.headers().get("set-cookie").expect("signed in").to_str().unwrap().split(';').next().unwrap().to_string();
+    let mut page =
+        agent.get(&d.server.url(&format!("/admin/registrars/{}", a.id))).header("cookie", &cookie).call().unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.body_mut().read_to_string().unwrap();
+    let pem = std::fs::read_to_string(&a.cert).unwrap();
+    let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let fp: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(der.as_ref()).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    };
+    let certs = &html[html.find("id=\"epp-certificates\"").expect("certificates table")..];
+    assert!(certs[..certs.find("</table>").unwrap()].contains(&fp), "the pinned certificate is listed: {certs}");
+    let sessions = &html[html.find("id=\"epp-sessions\"").expect("sessions table")..];
+    let sessions = &sessions[..sessions.find("</table>").unwrap()];
+    assert!(sessions.contains("127.0.0.1:") && sessions.contains(&fp), "the live session is listed: {sessions}");
+    let mut m = agent.get(&d.server.url("/metrics")).call().unwrap();
+    let metrics = m.body_mut().read_to_string().unwrap();
+    assert!(metrics.contains("nicbox_epp_responses_total{code=\"1000\"}"), "{metrics}");
+    assert!(metrics.contains("nicbox_epp_sessions 1"), "{metrics}");
+    // After logout the session is gone from the page.
+    assert_eq!(code(&c.command("<logout/>")), 1500);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut page =
+        agent.get(&d.server.url(&format!("/admin/registrars/{}", a.id))).header("cookie", &cookie).call().unwrap();
+    let html = page.body_mut().read_to_string().unwrap();
+    let sessions = &html[html.find("id=\"epp-sessions\"").unwrap()..];
+    let sessions = &sessions[..sessions.find("</table>").unwrap()];
+    assert!(!sessions.contains(&fp) && sessions.contains("colspan=\"4\""), "logged out: {sessions}");
+    received.validate();
+}

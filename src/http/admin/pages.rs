@@ -579,17 +579,67 @@ struct RegistrarPage {
     prices: Vec<(String, crate::model::Prices)>,
     ledger: Vec<crate::model::LedgerEntry>,
     new_key: String,
+    epp: EppView,
+    /// A new EPP password, shown once after it was set.
+    new_epp_password: String,
+}
+
+/// A registrar's EPP access as the registrar page shows it: never the password, only whether one
+/// is set; the pinned certificates; the live sessions of this process.
+struct EppView {
+    password_set: bool,
+    pins: Vec<String>,
+    sessions: Vec<EppSessionRow>,
+}
+
+struct EppSessionRow {
+    peer: String,
+    since: String,
+    commands: u64,
+    certificate: String,
+}
+
+fn epp_view(s: &AppState, id: &str) -> EppView {
+    use crate::epp::certs::fingerprint_hex;
+    let access = s.registry.epp_access(id).ok().flatten();
+    let sessions = crate::epp::server::book()
+        .sessions(Some(id))
+        .into_iter()
+        .map(|i| EppSessionRow {
+            peer: i.peer.to_string(),
+            since: i.since.to_rfc3339(),
+            commands: i.commands,
+            certificate: fingerprint_hex(&i.fingerprint),
+        })
+        .collect();
+    EppView {
+        password_set: access.as_ref().is_some_and(|a| a.password_digest.is_some()),
+        pins: access.map(|a| a.fingerprints.iter().map(fingerprint_hex).collect()).unwrap_or_default(),
+        sessions,
+    }
+}
+
+fn registrar_page(
+    s: &AppState,
+    a: &Admin,
+    r: crate::model::Registrar,
+    q: Option<&str>,
+    new_key: String,
+    new_epp_password: String,
+) -> Response {
+    let mut ledger = s.registry.ledger(&r.id, 10_000).unwrap_or_default();
+    ledger.reverse();
+    ledger.truncate(100);
+    let prices = s.registry.registrar_prices(&r);
+    let epp = epp_view(s, &r.id);
+    render(RegistrarPage { c: chrome(s, a, "registrars", q), r, prices, ledger, new_key, epp, new_epp_password })
 }
 
 pub async fn registrar(State(s): State<AppState>, a: Admin, RawQuery(q): RawQuery, Path(id): Path<String>) -> Response {
     let Ok(r) = s.registry.registrar_get(&id) else {
         return (StatusCode::NOT_FOUND, forbidden(&a.tr, a.tr.t("Not found."))).into_response();
     };
-    let mut ledger = s.registry.ledger(&id, 10_000).unwrap_or_default();
-    ledger.reverse();
-    ledger.truncate(100);
-    let prices = s.registry.registrar_prices(&r);
-    render(RegistrarPage { c: chrome(&s, &a, "registrars", q.as_deref()), r, prices, ledger, new_key: String::new() })
+    registrar_page(&s, &a, r, q.as_deref(), String::new(), String::new())
 }
 
 #[derive(Deserialize)]
@@ -619,6 +669,18 @@ pub struct RegistrarActionForm {
     transfer: String,
     #[serde(default)]
     restore: String,
+    /// A certificate's SHA-256 fingerprint (or its PEM text) to pin or unpin.
+    #[serde(default)]
+    fingerprint: String,
+}
+
+/// A fingerprint from the form: hex (with or without colons) or a pasted PEM certificate.
+fn form_fingerprint(text: &str) -> Result<[u8; 32], String> {
+    if text.contains("-----BEGIN") {
+        crate::epp::certs::fingerprint_pem(text)
+    } else {
+        crate::epp::certs::parse_fingerprint(text)
+    }
 }
 
 pub async fn registrar_action(
@@ -666,19 +728,28 @@ pub async fn registrar_action(
             Ok(key) => {
                 let _ = r.audit_action(a.actor(), "rotated API key of registrar", &id).await;
                 let Ok(reg) = r.registrar_get(&id) else { return back(&to, Err("gone".into())) };
-                let mut ledger = r.ledger(&id, 10_000).unwrap_or_default();
-                ledger.reverse();
-                ledger.truncate(100);
-                let prices = r.registrar_prices(&reg);
-                return render(RegistrarPage {
-                    c: chrome(&s, &a, "registrars", None),
-                    r: reg,
-                    prices,
-                    ledger,
-                    new_key: key.0,
-                });
+                return registrar_page(&s, &a, reg, None, key.0, String::new());
             }
             Err(e) => Err(e.detail),
+        },
+        "epp_password" => match r.epp_set_password(&id, None, a.actor()).await {
+            Ok(pw) => {
+                let _ = r.audit_action(a.actor(), "set a new EPP password of registrar", &id).await;
+                let Ok(reg) = r.registrar_get(&id) else { return back(&to, Err("gone".into())) };
+                return registrar_page(&s, &a, reg, None, String::new(), pw);
+            }
+            Err(e) => Err(e.detail),
+        },
+        "epp_pin" | "epp_unpin" => match form_fingerprint(&f.fingerprint) {
+            Ok(fp) => {
+                let done = if f.action == "epp_pin" {
+                    r.epp_pin(&id, fp, a.actor()).await
+                } else {
+                    r.epp_unpin(&id, fp, a.actor()).await
+                };
+                done.map(|_| a.tr.t("Done.").into()).map_err(|e| e.detail)
+            }
+            Err(e) => Err(e),
         },
         _ => Err("unknown action".into()),
     };
