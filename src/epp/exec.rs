@@ -989,3 +989,62 @@ pub fn greeting(server_id: &str, now: Timestamp) -> String {
     w.close("greeting").close("epp");
     w.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::epp::xml;
+
+    #[test]
+    fn every_registry_error_has_a_code_and_a_short_reason() {
+        for code in Code::ALL {
+            let (result, reason) = result_of(*code);
+            assert!((2000..2600).contains(&result), "{code:?}");
+            assert!(!reason.is_empty() && reason.chars().count() <= 32, "{code:?}: `{reason}` (reasonBaseType: 32)");
+            assert_ne!(message(result), "", "{result}");
+        }
+        assert_eq!(result_of(Code::BadAuthCode).0, 2202);
+        assert_eq!(result_of(Code::NotFound).0, 2303);
+        assert_eq!(result_of(Code::NotAvailable).0, 2302);
+        assert_eq!(result_of(Code::InsufficientFunds).0, 2104);
+        assert_eq!(result_of(Code::ContactInUse).0, 2305);
+    }
+
+    #[test]
+    fn answers_echo_the_transaction_and_escape_details() {
+        let a = Answer::fail(2306, "Request refused by policy", "bad <name> & \u{1} more");
+        let text = a.render(Some("ABC-12345"), "NBX-1");
+        let doc = xml::parse(&text).expect("well-formed");
+        let response = child(doc.root_element(), EPP, "response").expect("response");
+        let tr = child(response, EPP, "trID").expect("trID");
+        assert_eq!(text_of(tr, EPP, "clTRID"), Some("ABC-12345"));
+        let result = child(response, EPP, "result").expect("result");
+        assert_eq!(result.attribute("code"), Some("2306"));
+        let value = child(child(result, EPP, "extValue").expect("extValue"), EPP, "value").expect("value");
+        assert_eq!(text_of(value, EPP, "text"), Some("bad <name> &  more"));
+        // Without a clTRID there is none in the answer, and the svTRID is always there.
+        let text = Answer::ok().render(None, "NBX-2");
+        assert!(!text.contains("clTRID") && text.contains("<svTRID>NBX-2</svTRID>"), "{text}");
+    }
+
+    #[test]
+    fn greeting_lists_what_is_implemented() {
+        let g = greeting("nicbox <test>", Timestamp(0));
+        let doc = xml::parse(&g).expect("well-formed");
+        let menu = child(child(doc.root_element(), EPP, "greeting").expect("greeting"), EPP, "svcMenu").expect("menu");
+        let objs: Vec<&str> = children(menu, EPP, "objURI").filter_map(|n| n.text()).collect();
+        assert_eq!(objs, vec![DOMAIN, CONTACT], "no host objects offered");
+        let ext = child(menu, EPP, "svcExtension").expect("svcExtension");
+        let exts: Vec<&str> = children(ext, EPP, "extURI").filter_map(|n| n.text()).collect();
+        assert!(exts.contains(&SECDNS) && exts.contains(&RGP) && exts.contains(&PTDOMAIN), "{exts:?}");
+    }
+
+    #[test]
+    fn contact_roids_follow_the_rfc_pattern() {
+        assert_eq!(contact_roid("C0000001"), "C0000001-CNT");
+        assert_eq!(contact_roid("a_b"), "a_b-CNT");
+        // A dash is not a word character: such handles are hex-encoded, so no two collide.
+        assert_eq!(contact_roid("A-B"), "H412D42-CNT");
+        assert_ne!(contact_roid("A-B"), contact_roid("A_B"));
+    }
+}

@@ -41,9 +41,21 @@ pub struct Demo {
 }
 
 pub fn demo() -> Demo {
+    demo_with(None)
+}
+
+/// A demo whose `[epp]` table gets `epp_extra` lines (started once to be created, then again).
+pub fn demo_with(epp_extra: Option<&str>) -> Demo {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
-    let server = start_demo(&data, dir.path());
+    let mut server = start_demo(&data, dir.path());
+    if let Some(extra) = epp_extra {
+        drop(server);
+        let config = data.join("nicbox.toml");
+        let text = std::fs::read_to_string(&config).unwrap().replace("[epp]\n", &format!("[epp]\n{extra}\n"));
+        std::fs::write(&config, text).unwrap();
+        server = start_demo(&data, dir.path());
+    }
     let creds: Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
     let s = |v: &Value| v.as_str().unwrap().to_string();
@@ -704,5 +716,51 @@ fn epp_sessions_and_certificates_show_in_the_admin_ui_and_metrics() {
     let sessions = &html[html.find("id=\"epp-sessions\"").unwrap()..];
     let sessions = &sessions[..sessions.find("</table>").unwrap()];
     assert!(!sessions.contains(&fp) && sessions.contains("colspan=\"4\""), "logged out: {sessions}");
+    received.validate();
+}
+
+/// Sessions per registrar, time to log in, idle time and commands per second are bounded, and a
+/// limit that bites says which.
+#[test]
+fn epp_bounds_sessions_login_time_idle_time_and_command_rate() {
+    let d =
+        demo_with(Some("sessions_per_registrar = 2\nlogin_timeout_secs = 1\nidle_secs = 2\ncommands_per_second = 5"));
+    let received = Arc::new(Received::default());
+    let a = &d.registrars[0];
+    let (mut s1, mut s2, mut s3) = (connect(&d, 0, &received), connect(&d, 0, &received), connect(&d, 0, &received));
+    assert_eq!(code(&s1.login(a, &[])), 1000);
+    assert_eq!(code(&s2.login(a, &[])), 1000);
+    let r = s3.login(a, &[]);
+    assert_eq!(code(&r), 2502, "{r}");
+    assert!(r.contains("at most 2 sessions"), "{r}");
+    assert!(s3.recv().is_err(), "closed past the session limit");
+    // Commands faster than the rate: refused with the limit named; the session goes on.
+    let mut limited = 0;
+    for _ in 0..20 {
+        let r = s1.command("<poll op=\"req\"/>");
+        if code(&r) == 2400 {
+            assert!(r.contains("5 commands per second"), "{r}");
+            limited += 1;
+        }
+    }
+    assert!(limited >= 10, "{limited} of 20 refused at 5/s");
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(code(&s1.command("<poll op=\"req\"/>")) / 100, 13, "usable again after a second");
+    assert_eq!(code(&s1.command("<logout/>")), 1500);
+    // A freed place can be taken.
+    let mut s4 = connect(&d, 0, &received);
+    assert_eq!(code(&s4.login(a, &[])), 1000);
+    // Idle sessions end after idle_secs, with an answer saying why.
+    std::thread::sleep(Duration::from_millis(2500));
+    let r = s2.recv().unwrap();
+    assert_eq!(code(&r), 2500, "{r}");
+    assert!(s2.recv().is_err());
+    // A connection that does not log in in time is closed.
+    let mut slow = connect(&d, 1, &received);
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = slow.recv().unwrap();
+    assert_eq!(code(&r), 2500, "{r}");
+    assert!(slow.recv().is_err());
+    drop(s4);
     received.validate();
 }
