@@ -41,7 +41,8 @@ fn world() -> &'static World {
             ))
             .expect("registrar")
             .0;
-        let session = Session { registrar: Some(r), fingerprint: [0; 32], pt: true };
+        let extensions = exec::EXT_URIS.iter().map(|u| u.to_string()).collect();
+        let session = Session { registrar: Some(r), fingerprint: [0; 32], extensions };
         World { _dir: dir, rt, registry, session }
     })
 }

@@ -197,8 +197,16 @@ pub struct Session {
     pub registrar: Option<Registrar>,
     /// SHA-256 of the client certificate the connection presented.
     pub fingerprint: [u8; 32],
-    /// Whether the client announced the .pt extensions at login.
-    pub pt: bool,
+    /// The extension URIs the client announced at login: answers carry no other extension
+    /// (RFC 5730 2.9.1.1).
+    pub extensions: Vec<String>,
+}
+
+impl Session {
+    /// Whether the client announced the extension `uri` at login.
+    pub fn announced(&self, uri: &str) -> bool {
+        self.extensions.iter().any(|u| u == uri)
+    }
 }
 
 /// A client transaction id, if the frame carries a usable one (3 to 64 characters).
@@ -245,14 +253,14 @@ pub async fn command(registry: &Registry, session: &Session, command: Node<'_, '
     };
     let result = match (object.tag_name().namespace(), verb_name) {
         (Some(DOMAIN), "check") => domain_check(registry, object),
-        (Some(DOMAIN), "info") => domain_info(registry, id, object, extension),
-        (Some(DOMAIN), "create") => domain_create(registry, id, object, extension).await,
+        (Some(DOMAIN), "info") => domain_info(registry, session, id, object, extension),
+        (Some(DOMAIN), "create") => domain_create(registry, session, id, object, extension).await,
         (Some(DOMAIN), "update") => domain_update(registry, id, object, extension).await,
         (Some(DOMAIN), "delete") => domain_delete(registry, id, object).await,
         (Some(DOMAIN), "renew") => domain_renew(registry, id, object, extension).await,
         (Some(DOMAIN), "transfer") => domain_transfer(registry, id, verb, object, extension).await,
         (Some(CONTACT), "check") => contact_check(registry, id, object),
-        (Some(CONTACT), "info") => contact_info(registry, id, object),
+        (Some(CONTACT), "info") => contact_info(registry, session, id, object),
         (Some(CONTACT), "create") => contact_create(registry, id, object, extension).await,
         (Some(CONTACT), "update") => contact_update(registry, id, object, extension).await,
         (Some(CONTACT), "delete") => contact_delete(registry, id, object).await,
@@ -388,7 +396,13 @@ fn domain_check(registry: &Registry, object: Node<'_, '_>) -> Res {
     Ok(Answer::ok().data(w.finish()))
 }
 
-fn domain_info(registry: &Registry, id: &str, object: Node<'_, '_>, ext: Option<Node<'_, '_>>) -> Res {
+fn domain_info(
+    registry: &Registry,
+    session: &Session,
+    id: &str,
+    object: Node<'_, '_>,
+    ext: Option<Node<'_, '_>>,
+) -> Res {
     let name = required(object, DOMAIN, "name", "domain:name")?;
     let pw = child(object, DOMAIN, "authInfo").and_then(|a| child(a, DOMAIN, "pw")).map(|p| p.text().unwrap_or(""));
     let pw = pw.filter(|p| !p.is_empty());
@@ -433,7 +447,7 @@ fn domain_info(registry: &Registry, id: &str, object: Node<'_, '_>, ext: Option<
     }
     w.close("domain:infData").close("resData");
     let mut e = Writer::fragment();
-    if full && !d.ds.is_empty() {
+    if full && !d.ds.is_empty() && session.announced(SECDNS) {
         e.open("secDNS:infData", &[("xmlns:secDNS", SECDNS)]);
         for ds in &d.ds {
             e.open("secDNS:dsData", &[]).text("secDNS:keyTag", &ds.key_tag.to_string());
@@ -442,11 +456,15 @@ fn domain_info(registry: &Registry, id: &str, object: Node<'_, '_>, ext: Option<
         }
         e.close("secDNS:infData");
     }
-    if d.has(Status::PendingDelete) {
+    if d.has(Status::PendingDelete) && session.announced(RGP) {
         e.open("rgp:infData", &[("xmlns:rgp", RGP)]).empty("rgp:rgpStatus", &[("s", "redemptionPeriod")]);
         e.close("rgp:infData");
     }
-    if full && pt::enabled(registry, &d.tld) && (ext.is_some_and(|x| child(x, PTDOMAIN, "info").is_some())) {
+    if full
+        && pt::enabled(registry, &d.tld)
+        && session.announced(PTDOMAIN)
+        && ext.is_some_and(|x| child(x, PTDOMAIN, "info").is_some())
+    {
         pt::domain_info_data(&mut e, &d);
     }
     Ok(Answer::ok().data(w.finish()).ext(Some(e.finish())))
@@ -526,7 +544,13 @@ fn creation(registry: &Registry, d: &Domain, pt_ext: bool) -> Answer {
     Answer::code(code).data(w.finish()).ext(ext)
 }
 
-async fn domain_create(registry: &Registry, id: &str, object: Node<'_, '_>, ext: Option<Node<'_, '_>>) -> Res {
+async fn domain_create(
+    registry: &Registry,
+    session: &Session,
+    id: &str,
+    object: Node<'_, '_>,
+    ext: Option<Node<'_, '_>>,
+) -> Res {
     let name = required(object, DOMAIN, "name", "domain:name")?.to_string();
     let registrant = required(object, DOMAIN, "registrant", "domain:registrant")?.to_string();
     let admin = contacts_of(object, "admin").ok_or_else(|| missing("domain:contact type=\"admin\""))?;
@@ -557,7 +581,7 @@ async fn domain_create(registry: &Registry, id: &str, object: Node<'_, '_>, ext:
         pt::apply_domain_create(&mut req, p)?;
     }
     let d = reg(registry.domain_create(id, req).await)?;
-    Ok(creation(registry, &d, pt_create.is_some()))
+    Ok(creation(registry, &d, pt_create.is_some() && session.announced(PTDOMAIN)))
 }
 
 fn statuses_of(n: Option<Node<'_, '_>>) -> Vec<String> {
@@ -845,7 +869,7 @@ pub fn contact_roid(handle: &str) -> String {
     }
 }
 
-fn contact_info(registry: &Registry, id: &str, object: Node<'_, '_>) -> Res {
+fn contact_info(registry: &Registry, session: &Session, id: &str, object: Node<'_, '_>) -> Res {
     let handle = required(object, CONTACT, "id", "contact:id")?;
     let c = reg(registry.contact_get(id, handle))?;
     let linked = reg(registry.contact_in_use(&c.handle))?;
@@ -872,8 +896,8 @@ fn contact_info(registry: &Registry, id: &str, object: Node<'_, '_>) -> Res {
         w.text("contact:upDate", &c.updated.to_rfc3339());
     }
     w.close("contact:infData").close("resData");
-    let ext = pt::contact_info_data(&c);
-    Ok(Answer::ok().data(w.finish()).ext(Some(ext)))
+    let ext = session.announced(PTCONTACT).then(|| pt::contact_info_data(&c));
+    Ok(Answer::ok().data(w.finish()).ext(ext))
 }
 
 /// The parts of a contact create or `chg` that EPP carries: postalInfo (int preferred, else

@@ -20,7 +20,7 @@ use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 
 use super::exec::{self, Answer, Session};
-use super::xml::{self, CONTACT, DOMAIN, EPP, LOGINSEC, PTCONTACT, PTDOMAIN, child, children, text_of};
+use super::xml::{self, EPP, LOGINSEC, child, children, text_of};
 use crate::config::EppSettings;
 use crate::model::{Actor, Registrar, Timestamp};
 use crate::registry::{LoginRefusal, Registry};
@@ -337,7 +337,7 @@ async fn connection(registry: Registry, settings: Arc<EppSettings>, mut tls: Tls
     if !write_frame(&mut tls, &exec::greeting(&server_id, crate::clock::Clock::wall_now())).await {
         return;
     }
-    let mut session = Session { registrar: None, fingerprint, pt: false };
+    let mut session = Session { registrar: None, fingerprint, extensions: Vec::new() };
     let mut live: Option<Live> = None;
     let login_deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(settings.login_timeout_secs));
     loop {
@@ -466,9 +466,6 @@ async fn login(
         .and_then(|s| child(s, EPP, "svcExtension"))
         .map(|e| children(e, EPP, "extURI").map(|u| u.text().unwrap_or("").trim().to_string()).collect())
         .unwrap_or_default();
-    let _objs: Vec<&str> =
-        svcs.map(|s| children(s, EPP, "objURI").map(|u| u.text().unwrap_or("").trim()).collect()).unwrap_or_default();
-    let _ = (DOMAIN, CONTACT);
     let window = Duration::from_secs(u64::from(settings.failed_login_minutes) * 60);
     let keys = [format!("registrar:{id}"), format!("address:{}", origin(peer.ip()))];
     if let Some(minutes) = book().locked(&keys, settings.failed_logins, window) {
@@ -523,7 +520,7 @@ async fn login(
         return Answer::from_error(&e);
     }
     let per = NonZeroU32::new(settings.commands_per_second).unwrap_or(NonZeroU32::MIN);
-    session.pt = ext_uris.iter().any(|u| u == PTDOMAIN || u == PTCONTACT);
+    session.extensions = ext_uris;
     session.registrar = Some(registrar.clone());
     tracing::info!(registrar = %registrar.id, %peer, "EPP login");
     *live = Some(Live { registrar, book_id, limiter: RateLimiter::direct(Quota::per_second(per)) });

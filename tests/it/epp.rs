@@ -276,6 +276,13 @@ fn epp_refuses_bad_frames_and_keeps_the_session() {
     assert_eq!(code(&r), 1000, "{r}");
     let r = c.login(&d.registrars[0], &[]);
     assert_eq!(code(&r), 2002, "login twice: {r}");
+    // No extension the client did not announce (RFC 5730 2.9.1.1): it announced none.
+    let r = c.command(&format!(
+        "<info><contact:info xmlns:contact=\"{CONTACT_NS}\"><contact:id>{}</contact:id></contact:info></info>",
+        d.registrars[0].contact
+    ));
+    assert_eq!(code(&r), 1000, "{r}");
+    assert!(!r.contains("<extension>"), "an unannounced extension: {r}");
     let r = c.command("<frobnicate/>");
     assert_eq!(code(&r), 2000, "{r}");
     let r = c.command("<check><x:check xmlns:x=\"urn:example:unknown\"><x:name>a</x:name></x:check></check>");
