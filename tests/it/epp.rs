@@ -355,6 +355,20 @@ fn epp_login_is_bound_to_pinned_certificates_and_throttled() {
     assert_eq!(code(&c.login(a, &[])), 1000);
     assert_eq!(code(&c.command("<logout/>")), 1500);
     assert!(c.recv().is_err(), "logout closes the session");
+    // newPW at login changes the password: the old one no longer works, the new one does.
+    let new_pw = "nova-Senha-2026";
+    let mut c = connect(&d, 0, &received);
+    let r = c.command(&format!(
+        "<login><clID>{}</clID><pw>{}</pw><newPW>{new_pw}</newPW><options><version>1.0</version><lang>en</lang></options><svcs><objURI>{DOMAIN_NS}</objURI></svcs></login>",
+        a.id, a.password
+    ));
+    assert_eq!(code(&r), 1000, "{r}");
+    assert_eq!(code(&c.command("<logout/>")), 1500);
+    let mut c = connect(&d, 0, &received);
+    assert_eq!(code(&c.login(a, &[])), 2200, "the old password is gone");
+    let renamed = Registrar { password: new_pw.into(), ..clone(a) };
+    assert_eq!(code(&c.login(&renamed, &[])), 1000, "the new password works");
+    assert_eq!(code(&c.command("<logout/>")), 1500);
     // Wrong passwords: 2200, then the registrar is locked out for a while (2501).
     let mut c = connect(&d, 1, &received);
     let wrong = Registrar { password: "wrong-password".into(), ..clone(b) };
@@ -529,6 +543,13 @@ fn epp_speaks_the_pt_extension_of_each_generation() {
     // Giving up sponsorship (2008 and 2014 forms) is not offered: said so.
     let r = cb.command(&format!("<update><domain:update xmlns:domain=\"{DOMAIN_NS}\"><domain:name>{name}</domain:name></domain:update></update>{}", ext(&format!("<ptdomain:update xmlns:ptdomain=\"{PTDOMAIN}\"><ptdomain:renounce>true</ptdomain:renounce></ptdomain:update>"))));
     assert_eq!(code(&r), 2102, "{r}");
+    // chg/registrant is the registrant change of POLICY.md (immediate in the demo's profile).
+    let v2 = format!("pt-v2-{s}.pt");
+    let r = c.command(&format!(
+        "<update><domain:update xmlns:domain=\"{DOMAIN_NS}\"><domain:name>{v2}</domain:name><domain:chg><domain:registrant>PTv1{s}</domain:registrant></domain:chg></domain:update></update>"
+    ));
+    assert_eq!(code(&r), 1000, "{r}");
+    assert_eq!(api(&format!("/api/v1/domains/{v2}"))["registrant"], format!("PTv1{s}"));
     // Renew with the 2008-2018 notRenew flag (once the lab clock is in the renew window):
     // auto-renew goes off.
     let name = format!("pt-v2-{s}.pt");
