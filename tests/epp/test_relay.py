@@ -14,6 +14,7 @@ port to client certificate, the propagation of closes, and the JSON-lines report
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import struct
@@ -429,6 +430,10 @@ def main():
         proc2.wait(10)
         fake.close()
         rogue.close()
+    if FAILED:
+        print("kept %s (relay.err, report*.jsonl)" % tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

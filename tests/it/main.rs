@@ -10,6 +10,7 @@ mod common;
 mod contact;
 mod dnsd;
 mod epp;
+mod epp_clients;
 mod epp_instant;
 mod hygiene;
 mod lifecycle;
