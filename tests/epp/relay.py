@@ -22,7 +22,7 @@ written as lines with "frame": null and "ok": false.
 Usage:
     relay.py --upstream HOST:PORT --ca CA.pem --cert SERVER.pem --key SERVER-KEY.pem \
              --map LOCALPORT=CLIENTCERT.pem,CLIENTKEY.pem [--map ...] \
-             --report FILE --xsd /work/shared/epp/xsd/pt-lab/all_pt.xsd
+             --report FILE --xsd tests/epp/xsd/pt-lab/all_pt.xsd
 
 For each --map it prints "relay PORT_ASKED -> PORT_BOUND" (PORT_ASKED 0 picks a free port),
 then "ready", on stdout. Python 3.11 stdlib + lxml (tests/epp/pylib is put on sys.path).
@@ -393,7 +393,7 @@ def main(argv=None):
     ap.add_argument("--key", required=True, help="the relay's own server key")
     ap.add_argument("--map", action="append", required=True, help="LOCALPORT=CLIENTCERT.pem,CLIENTKEY.pem")
     ap.add_argument("--report", required=True, help="JSON-lines report file")
-    ap.add_argument("--xsd", required=True, help="schema, e.g. /work/shared/epp/xsd/pt-lab/all_pt.xsd")
+    ap.add_argument("--xsd", required=True, help="schema, e.g. tests/epp/xsd/pt-lab/all_pt.xsd")
     args = ap.parse_args(argv)
     relay = Relay(args)
     try:

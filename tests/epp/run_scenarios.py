@@ -29,7 +29,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-XSD = os.environ.get("EPP_XSD", "/work/shared/epp/xsd/pt-lab/all_pt.xsd")
+XSD = os.environ.get("EPP_XSD", os.path.join(os.path.dirname(os.path.abspath(__file__)), "xsd", "pt-lab", "all_pt.xsd"))
 
 
 def start_relay(creds, upstream, report, log):

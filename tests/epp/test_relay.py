@@ -26,7 +26,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RELAY = os.path.join(HERE, "relay.py")
-XSD = os.environ.get("EPP_XSD", "/work/shared/epp/xsd/pt-lab/all_pt.xsd")
+XSD = os.environ.get("EPP_XSD", os.path.join(os.path.dirname(os.path.abspath(__file__)), "xsd", "pt-lab", "all_pt.xsd"))
 
 PASSED = []
 FAILED = []

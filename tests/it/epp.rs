@@ -104,14 +104,14 @@ impl Demo {
 pub struct Received(std::sync::Mutex<Vec<String>>);
 
 impl Received {
-    /// Validates every frame against ../shared/epp/xsd/pt-lab/all_pt.xsd with lxml; panics on the
+    /// Validates every frame against tests/epp/xsd/pt-lab/all_pt.xsd (a copy of ../shared/epp/xsd) with lxml; panics on the
     /// first invalid one.
     pub fn validate(&self) {
         let frames = self.0.lock().unwrap().clone();
         assert!(!frames.is_empty());
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), serde_json::to_string(&frames).unwrap()).unwrap();
-        let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/epp/xsd/pt-lab/all_pt.xsd");
+        let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/epp/xsd/pt-lab/all_pt.xsd");
         let script = r#"
 import json, sys
 sys.path.insert(0, sys.argv[3])

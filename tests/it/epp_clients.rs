@@ -61,7 +61,7 @@ fn net_epp_and_pyepp_run_the_scenario_against_the_demo() {
         .arg(epp_dir.join("run_scenarios.py"))
         .arg(&creds)
         .args(["--epp", &epp, "--http", &http, "--report", report.to_str().unwrap()])
-        .env("EPP_XSD", root.join("../shared/epp/xsd/pt-lab/all_pt.xsd"))
+        .env("EPP_XSD", root.join("tests/epp/xsd/pt-lab/all_pt.xsd"))
         .output()
         .expect("run python3 tests/epp/run_scenarios.py");
     let elapsed = started.elapsed();
