@@ -38,20 +38,17 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET_FILE)
 }
 
-fn handle(registry: &Registry, req: Request) -> Response {
+/// Runs one request on a blocking thread. `rt` is the server's runtime: a publication spawns
+/// its NOTIFYs there, so they outlive this request (a runtime made here would drop them).
+fn handle(registry: &Registry, rt: &tokio::runtime::Handle, req: Request) -> Response {
     match req {
-        Request::ZoneExport { out } => {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-                return Response { ok: false, lines: vec!["internal error: no runtime".into()] };
-            };
-            match rt.block_on(crate::zone::publish(registry, out, None)) {
-                Ok(runs) => Response {
-                    ok: !runs.iter().any(|r| r.outcome.is_refusal()),
-                    lines: runs.iter().map(crate::zone::run_line).collect(),
-                },
-                Err(e) => Response { ok: false, lines: vec![e.to_string()] },
-            }
-        }
+        Request::ZoneExport { out } => match rt.block_on(crate::zone::publish(registry, out, None)) {
+            Ok(runs) => Response {
+                ok: !runs.iter().any(|r| r.outcome.is_refusal()),
+                lines: runs.iter().map(crate::zone::run_line).collect(),
+            },
+            Err(e) => Response { ok: false, lines: vec![e.to_string()] },
+        },
         Request::Backup { out } => {
             if out.exists() {
                 return Response {
@@ -121,9 +118,12 @@ pub async fn serve(registry: Registry, data_dir: PathBuf, stop: impl std::future
             let mut reader = BufReader::new(read.take(REQUEST_BYTES_MAX as u64));
             let resp = match reader.read_line(&mut line).await {
                 Ok(_) => match serde_json::from_str::<Request>(&line) {
-                    Ok(req) => tokio::task::spawn_blocking(move || handle(&registry, req))
-                        .await
-                        .unwrap_or(Response { ok: false, lines: vec!["internal error".into()] }),
+                    Ok(req) => {
+                        let rt = tokio::runtime::Handle::current();
+                        tokio::task::spawn_blocking(move || handle(&registry, &rt, req))
+                            .await
+                            .unwrap_or(Response { ok: false, lines: vec!["internal error".into()] })
+                    }
                     Err(e) => Response { ok: false, lines: vec![format!("bad request: {e}")] },
                 },
                 Err(e) => Response { ok: false, lines: vec![format!("bad request: {e}")] },
