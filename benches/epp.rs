@@ -344,7 +344,7 @@ async fn recv_frame<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> std::
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("frame length {n}")));
     }
     buf.resize(n - 4, 0);
-    s.read_exact(buf).await
+    s.read_exact(buf).await.map(|_| ())
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
