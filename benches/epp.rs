@@ -11,9 +11,10 @@
 //!    least 10,000/s. Measured in rounds alternating with
 //! 3. **the reference**: a trivial EPP-like TLS server of this file (a separate process: tokio
 //!    and tokio-rustls, the demo's server certificate, a client certificate required and checked
-//!    against the demo CA, the same 4-byte framing) that sends nicbox's greeting and answers every
-//!    frame with one canned 1000 (a copy of a real nicbox info answer, so the same bytes travel),
-//!    driven by the same 16-session client. nicbox's info throughput is given as a ratio of it;
+//!    against the demo CA, the same 4-byte framing, `TCP_NODELAY` on) that sends nicbox's
+//!    greeting and answers every frame with one canned 1000 (a copy of a real nicbox info answer,
+//!    so the same bytes travel), driven by the same 16-session client. nicbox's info throughput is
+//!    given as a ratio of it;
 //! 4. **logins**: sequential connections, each timed from TCP connect to the login's 1000 (full
 //!    TLS handshake with a client certificate, no resumption, the greeting, the login with its
 //!    argon2 check), then logged out; the same against the trivial server, to see what is TLS and
@@ -24,11 +25,14 @@
 //! registrars are credited with `nicbox registrar credit` (the demo's balance pays for ~6,600
 //! creates each, fewer than a 10 s run at the target makes). Reported: per phase the sessions,
 //! commands, throughput, p50/p99/p999 latency (per command, from the client's first byte out to
-//! the last byte in) and the CPU (cores) nicbox, the reference server and the client used; the
-//! ratio; the login times; nicbox's resident memory (`VmRSS`, and `VmHWM` at the end). The
-//! report is printed and written to `target/epp-bench.json`. Any command that does not answer
-//! 1000 (1500 for logout) is counted, and the bench fails after the report if there was one.
-//! Nothing is asserted on timings: a shared machine is not a test.
+//! the last byte in) and the CPU (cores) the server, the client and everything else on the
+//! machine used (`/proc`: others may be building here); the ratio; the login times; the disk's
+//! floor for a durable commit (4 KiB appended and `fdatasync`ed in the data directory, one after
+//! the other: with one create in flight per session, creates/s cannot pass 16 per commit time);
+//! nicbox's resident memory (`VmRSS`, and `VmHWM` at the end). The report is printed and written
+//! to `target/epp-bench.json`. Any command that does not answer 1000 (1500 for logout) is
+//! counted, and the bench fails after the report if there was one. Nothing is asserted on
+//! timings: a shared machine is not a test.
 //!
 //! `NICBOX_BENCH_QUICK=1`: short phases and 10 logins (a smoke run).
 
@@ -207,6 +211,42 @@ fn cpu_secs(pid: Option<u32>) -> f64 {
     (ticks(11) + ticks(12)) as f64 / hz
 }
 
+/// CPU seconds the whole machine has spent busy (every CPU, anything but idle and iowait).
+fn machine_busy_secs() -> f64 {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let f: Vec<u64> = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| l.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+        .unwrap_or_default();
+    let busy: u64 = f.iter().take(8).enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, v)| v).sum();
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    busy as f64 / hz
+}
+
+/// The disk's floor for a durable commit: 4 KiB written at the end of a file in `dir` and
+/// `sync_data`, one after the other, for `secs`. Sorted µs.
+fn fsync_probe(dir: &Path, secs: f64) -> Vec<u32> {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = [0x5au8; 4096];
+    let mut lat = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        f.write_all(&block).unwrap();
+        f.sync_data().unwrap();
+        lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+    }
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    lat.sort_unstable();
+    lat
+}
+
 // --- the trivial reference server ------------------------------------------------------------
 
 /// Reference mode: the bench binary re-executed with `--trivial-epp CERT KEY CA GREETING ANSWER`.
@@ -242,6 +282,7 @@ fn trivial_server(args: &[String]) {
         println!("{}", l.local_addr().unwrap());
         loop {
             let Ok((s, _)) = l.accept().await else { continue };
+            let _ = s.set_nodelay(true);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(s).await else { return };
@@ -453,9 +494,16 @@ struct Outcome {
     samples: Vec<String>,
     server_cpu: f64,
     client_cpu: f64,
+    /// The whole machine's busy CPU seconds (server, client and anything else running).
+    machine_cpu: f64,
 }
 
 impl Outcome {
+    /// CPU seconds neither the server nor the client used (other processes, the kernel's own).
+    fn other_cpu(&self) -> f64 {
+        (self.machine_cpu - self.server_cpu - self.client_cpu).max(0.0)
+    }
+
     fn rate(&self) -> f64 {
         self.commands as f64 / self.secs.max(1e-9)
     }
@@ -471,6 +519,7 @@ impl Outcome {
         self.samples.truncate(10);
         self.server_cpu += o.server_cpu;
         self.client_cpu += o.client_cpu;
+        self.machine_cpu += o.machine_cpu;
     }
 
     fn json(&self) -> Value {
@@ -487,6 +536,7 @@ impl Outcome {
             "error_samples": self.samples,
             "server_cpu_cores": round(self.server_cpu / self.secs.max(1e-9), 2),
             "client_cpu_cores": round(self.client_cpu / self.secs.max(1e-9), 2),
+            "other_cpu_cores": round(self.other_cpu() / self.secs.max(1e-9), 2),
         })
     }
 }
@@ -546,7 +596,7 @@ async fn drive(
     server: u32,
 ) -> (Vec<Session>, Outcome) {
     let count = sessions.len();
-    let (cpu0, self0) = (cpu_secs(Some(server)), cpu_secs(None));
+    let (cpu0, self0, all0) = (cpu_secs(Some(server)), cpu_secs(None), machine_busy_secs());
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
     let mut tasks = tokio::task::JoinSet::new();
@@ -597,6 +647,7 @@ async fn drive(
     out.secs = start.elapsed().as_secs_f64();
     out.server_cpu = cpu_secs(Some(server)) - cpu0;
     out.client_cpu = cpu_secs(None) - self0;
+    out.machine_cpu = machine_busy_secs() - all0;
     out.commands = out.lat.len();
     out.lat.sort_unstable();
     out.samples.truncate(10);
@@ -641,7 +692,7 @@ async fn logins(addr: SocketAddr, regs: &[Registrar], count: usize) -> (Vec<u32>
 
 fn row(name: &str, o: &Outcome, note: &str) {
     println!(
-        "  {name:<15} {:>3} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>6}   {:.2} / {:.2}{note}",
+        "  {name:<15} {:>3} {:>9} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>6}   {:.2} / {:.2} / {:.2}{note}",
         o.sessions,
         o.commands,
         o.rate(),
@@ -651,6 +702,7 @@ fn row(name: &str, o: &Outcome, note: &str) {
         o.errors,
         o.server_cpu / o.secs.max(1e-9),
         o.client_cpu / o.secs.max(1e-9),
+        o.other_cpu() / o.secs.max(1e-9),
     );
 }
 
@@ -706,6 +758,9 @@ fn main() {
         ]);
     }
     let regs = Arc::new(regs);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    let disk = fsync_probe(&data, if q { 0.5 } else { 2.0 });
     let (nb, addr) = start_demo(&data);
     let pid = nb.pid();
     let rss_before = memory_kib(pid).0;
@@ -781,17 +836,25 @@ fn main() {
     let ids: Vec<&str> = regs.iter().map(|r| r.id.as_str()).collect();
     let met = |v: f64, target: f64| if v >= target { "met" } else { "NOT met" };
     println!(
-        "epp/load       {SESSIONS} TLS sessions over {} registrars ({}), one command in flight each; nicbox demo (created in {created_secs:.1}s), commands_per_second 100000",
+        "epp/load       {SESSIONS} TLS sessions over {} registrars ({}), one command in flight each; nicbox demo (created in {created_secs:.1}s), commands_per_second 100000; load average {}",
         ids.len(),
-        ids.join(", ")
+        ids.join(", "),
+        load.join(" ")
     );
     println!(
-        "  {:<15} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6}   cpu cores server / client",
+        "  {:<15} {:>3} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6}   cpu cores server / client / other",
         "phase", "ses", "commands", "per s", "p50 ms", "p99 ms", "p999 ms", "errors"
     );
     row("create", &creates, &format!("   (target >= {CREATE_TARGET:.0}/s: {})", met(creates.rate(), CREATE_TARGET)));
     row("info", &infos, &format!("   (target >= {INFO_TARGET:.0}/s: {})", met(infos.rate(), INFO_TARGET)));
     row("info trivial", &trivial, "   (reference: canned 1000 over the same TLS and framing)");
+    println!(
+        "  disk floor: 4 KiB write + fdatasync in the data dir, sequential: p50 {:.2} ms  p99 {:.2} ms ({} in {:.1}s)",
+        pct(&disk, 0.5),
+        pct(&disk, 0.99),
+        disk.len(),
+        if q { 0.5 } else { 2.0 }
+    );
     println!(
         "  create {create_secs}s after {warm}s warm-up; info and trivial in {rounds} alternating rounds of {info_secs}s each; {created} names created"
     );
@@ -828,6 +891,8 @@ fn main() {
         "demo_created_seconds": round(created_secs, 1),
         "commands_per_second_setting": 100000,
         "warm_up_seconds": warm,
+        "load_average_at_start": load.join(" "),
+        "disk_fsync": {"count": disk.len(), "p50_ms": pct(&disk, 0.5), "p99_ms": pct(&disk, 0.99)},
         "create": creates.json(),
         "create_target_per_second": CREATE_TARGET,
         "info": infos.json(),
