@@ -256,6 +256,11 @@ pub async fn serve(
             drop(stream);
             continue;
         };
+        // Request and answer go one at a time: without this, Nagle's algorithm holds the last
+        // small segment of a greeting or handshake flight until the peer's delayed ACK (~40 ms).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, error = %e, "EPP: cannot set TCP_NODELAY");
+        }
         let (registry, settings, acceptor) = (registry.clone(), settings.clone(), acceptor.clone());
         tokio::spawn(async move {
             let _permit = permit;
