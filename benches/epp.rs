@@ -136,7 +136,18 @@ fn strip_ansi(s: &str) -> String {
 
 /// `nicbox demo --data DIR` with every listener on a free port; waits for its EPP listener
 /// (the first start creates the demo first). Its stderr is drained, the last lines kept.
-fn start_demo(data: &Path) -> (Proc, SocketAddr) {
+/// The writer's (commits, commands) from nicbox's `/metrics`.
+fn writer_metrics(http: SocketAddr) -> (u64, u64) {
+    let body = ureq::get(&format!("http://{http}/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
+    let get = |name: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<u64>().ok()))
+            .unwrap_or_else(|| panic!("/metrics has no {name}"))
+    };
+    (get("nicbox_writer_commits_total "), get("nicbox_writer_commands_total "))
+}
+
+fn start_demo(data: &Path) -> (Proc, SocketAddr, SocketAddr) {
     let mut child = Command::new(nicbox())
         .args(["demo", "--data", data.to_str().unwrap()])
         .args(["--http", "127.0.0.1:0", "--whois", "127.0.0.1:0", "--dns", "127.0.0.1:0", "--epp", "127.0.0.1:0"])
@@ -151,13 +162,15 @@ fn start_demo(data: &Path) -> (Proc, SocketAddr) {
     let (tx, rx) = std::sync::mpsc::channel();
     let log2 = log.clone();
     std::thread::spawn(move || {
-        let marker = "listening protocol=epp addr=";
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             let plain = strip_ansi(&line);
-            if let Some(i) = plain.find(marker) {
-                let a: String = plain[i + marker.len()..].chars().take_while(|c| !c.is_whitespace()).collect();
-                let _ = tx.send(a);
+            for (proto, marker) in [("epp", "listening protocol=epp addr="), ("http", "listening protocol=http addr=")]
+            {
+                if let Some(i) = plain.find(marker) {
+                    let a: String = plain[i + marker.len()..].chars().take_while(|c| !c.is_whitespace()).collect();
+                    let _ = tx.send((proto, a));
+                }
             }
             let mut l = log2.lock().unwrap();
             if l.len() >= 200 {
@@ -167,14 +180,20 @@ fn start_demo(data: &Path) -> (Proc, SocketAddr) {
         }
     });
     let mut proc = Proc { child, name: "nicbox demo", log };
-    let addr = match rx.recv_timeout(Duration::from_secs(600)) {
-        Ok(a) => a.parse().unwrap_or_else(|e| panic!("EPP address {a:?}: {e}")),
-        Err(_) => {
-            let status = proc.child.try_wait().ok().flatten();
-            panic!("nicbox demo gave no EPP address (exit {status:?}):\n{}", proc.log());
+    let (mut epp, mut http) = (None, None);
+    while epp.is_none() || http.is_none() {
+        match rx.recv_timeout(Duration::from_secs(600)) {
+            Ok((proto, a)) => {
+                let addr: SocketAddr = a.parse().unwrap_or_else(|e| panic!("{proto} address {a:?}: {e}"));
+                if proto == "epp" { epp = Some(addr) } else { http = Some(addr) }
+            }
+            Err(_) => {
+                let status = proc.child.try_wait().ok().flatten();
+                panic!("nicbox demo gave no EPP and HTTP addresses (exit {status:?}):\n{}", proc.log());
+            }
         }
-    };
-    (proc, addr)
+    }
+    (proc, epp.unwrap(), http.unwrap())
 }
 
 fn run_nicbox(args: &[&str]) {
@@ -720,7 +739,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let t = Instant::now();
-    let (first, _) = start_demo(&data);
+    let (first, _, _) = start_demo(&data);
     first.stop();
     let created_secs = t.elapsed().as_secs_f64();
     let config = data.join("nicbox.toml");
@@ -761,7 +780,7 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
     let disk = fsync_probe(&data, if q { 0.5 } else { 2.0 });
-    let (nb, addr) = start_demo(&data);
+    let (nb, addr, http) = start_demo(&data);
     let pid = nb.pid();
     let rss_before = memory_kib(pid).0;
     let run: Arc<str> =
@@ -773,7 +792,11 @@ fn main() {
 
     let mut sessions = rt.block_on(open_sessions(addr, &regs));
     let (ss, _) = rt.block_on(drive(sessions, Kind::Create, warm, run.clone(), regs.clone(), pid));
+    let writer_before = writer_metrics(http);
     let (ss, creates) = rt.block_on(drive(ss, Kind::Create, create_secs, run.clone(), regs.clone(), pid));
+    let writer_after = writer_metrics(http);
+    let commits = writer_after.0 - writer_before.0;
+    let per_commit = (writer_after.1 - writer_before.1) as f64 / commits.max(1) as f64;
     sessions = ss;
     let created: usize = sessions.iter().map(|s| s.names.len()).sum();
 
@@ -846,6 +869,7 @@ fn main() {
         "phase", "ses", "commands", "per s", "p50 ms", "p99 ms", "p999 ms", "errors"
     );
     row("create", &creates, &format!("   (target >= {CREATE_TARGET:.0}/s: {})", met(creates.rate(), CREATE_TARGET)));
+    println!("  create commits: {commits} ({per_commit:.1} commands per commit, from /metrics)");
     row("info", &infos, &format!("   (target >= {INFO_TARGET:.0}/s: {})", met(infos.rate(), INFO_TARGET)));
     row("info trivial", &trivial, "   (reference: canned 1000 over the same TLS and framing)");
     println!(
@@ -894,6 +918,8 @@ fn main() {
         "load_average_at_start": load.join(" "),
         "disk_fsync": {"count": disk.len(), "p50_ms": pct(&disk, 0.5), "p99_ms": pct(&disk, 0.99)},
         "create": creates.json(),
+        "create_commits": commits,
+        "create_commands_per_commit": per_commit,
         "create_target_per_second": CREATE_TARGET,
         "info": infos.json(),
         "info_target_per_second": INFO_TARGET,

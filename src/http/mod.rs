@@ -201,6 +201,11 @@ async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> Res
         out.push_str("# HELP nicbox_dns_secondary_behind 1 when a secondary is still on an older serial behind_after_secs after a publication.\n# TYPE nicbox_dns_secondary_behind gauge\n");
         out.push_str(&behind);
     }
+    let (commits, commands) = s.registry.writer_stats();
+    out.push_str("# HELP nicbox_writer_commits_total Durable commits of the single writer (each one fsync).\n# TYPE nicbox_writer_commits_total counter\n");
+    out.push_str(&format!("nicbox_writer_commits_total {commits}\n"));
+    out.push_str("# HELP nicbox_writer_commands_total Commands the writer ran; per commit, the group commit's batch.\n# TYPE nicbox_writer_commands_total counter\n");
+    out.push_str(&format!("nicbox_writer_commands_total {commands}\n"));
     if s.registry.settings().epp.is_some() {
         let book = crate::epp::server::book();
         out.push_str("# HELP nicbox_epp_responses_total EPP responses sent, by result code.\n# TYPE nicbox_epp_responses_total counter\n");

@@ -145,6 +145,12 @@ impl Registry {
         Ok(self.inner.store.read()?)
     }
 
+    /// Commits and commands of the writer so far (`/metrics`).
+    pub fn writer_stats(&self) -> (u64, u64) {
+        let s = self.inner.writer.stats();
+        (s.commits.load(std::sync::atomic::Ordering::Relaxed), s.commands.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// Runs a command on the writer and waits until it is durable.
     async fn submit<T, F>(&self, f: F) -> Result<T, RegistryError>
     where

@@ -735,6 +735,15 @@ fn epp_sessions_and_certificates_show_in_the_admin_ui_and_metrics() {
     let metrics = m.body_mut().read_to_string().unwrap();
     assert!(metrics.contains("nicbox_epp_responses_total{code=\"1000\"}"), "{metrics}");
     assert!(metrics.contains("nicbox_epp_sessions 1"), "{metrics}");
+    // The writer's group commit: the demo's set-up alone is many commands in fewer commits.
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name}: {metrics}"))
+    };
+    let (commits, commands) = (counter("nicbox_writer_commits_total "), counter("nicbox_writer_commands_total "));
+    assert!(commits > 0 && commands >= commits, "commits {commits}, commands {commands}");
     // After logout the session is gone from the page.
     assert_eq!(code(&c.command("<logout/>")), 1500);
     std::thread::sleep(Duration::from_millis(200));
