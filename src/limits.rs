@@ -39,6 +39,9 @@ pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 255;
 pub const WRITER_BATCH_MAX: usize = 512;
 /// Commands waiting for the writer before submitters wait for room.
 pub const WRITER_QUEUE_MAX: usize = 4_096;
+/// Wrong API keys from one address before it is refused (429) for the rest of the window.
+pub const API_BAD_KEYS_MAX: u32 = 20;
+pub const API_BAD_KEYS_WINDOW: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 /// Bytes of one line of an import file.
 pub const IMPORT_LINE_BYTES_MAX: usize = 64 * 1024;
 /// Commands an import keeps in flight (they are group-committed together).

@@ -70,6 +70,15 @@ pub fn query_values(query: Option<&str>, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// Wrong API keys per address: `API_BAD_KEYS_MAX` within `API_BAD_KEYS_WINDOW` lock the address out
+/// for the rest of the window (429 with Retry-After).
+fn bad_keys() -> &'static crate::http::lockout::Lockout {
+    static L: std::sync::OnceLock<crate::http::lockout::Lockout> = std::sync::OnceLock::new();
+    L.get_or_init(|| {
+        crate::http::lockout::Lockout::new(crate::limits::API_BAD_KEYS_MAX, crate::limits::API_BAD_KEYS_WINDOW)
+    })
+}
+
 /// The registrar whose API key the request carries.
 pub struct Authed(pub Registrar);
 
@@ -84,7 +93,27 @@ impl FromRequestParts<AppState> for Authed {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .ok_or_else(|| ApiError::new(Code::Unauthorized, "send Authorization: Bearer <api key>"))?;
-        let registrar = state.registry.authenticate(key)?;
+        // An address that keeps sending wrong keys is refused for a while, right keys included:
+        // guessing costs time, and the refusal says when to come back.
+        // (A router driven in-process, without a connection, has no address and no throttle.)
+        let origin: Vec<String> = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<crate::http::tls::ClientAddr>>()
+            .map(|c| format!("ip:{}", c.0.0.ip()))
+            .into_iter()
+            .collect();
+        if let Some(left) = bad_keys().blocked(&origin) {
+            return Err(ApiError::rate_limited(left.as_secs() + 1));
+        }
+        let registrar = match state.registry.authenticate(key) {
+            Ok(r) => r,
+            Err(e) => {
+                if e.code == Code::Unauthorized {
+                    bad_keys().fail(&origin);
+                }
+                return Err(e.into());
+            }
+        };
         if let Err(not_until) = state.api_limiter.check_key(&registrar.id) {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
             return Err(ApiError::rate_limited(wait.as_secs() + 1));

@@ -6,6 +6,7 @@ pub mod admin_api;
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod lockout;
 pub mod public;
 pub mod rdap;
 pub mod tls;
@@ -13,7 +14,7 @@ pub mod tls;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -109,6 +110,22 @@ pub fn app_with(registry: Registry, guard: std::sync::Arc<crate::abuse::Guard>) 
         .with_state(state)
         .layer(GlobalConcurrencyLimitLayer::new(HTTP_CONCURRENCY_MAX))
         .layer(axum::extract::DefaultBodyLimit::max(crate::limits::API_BODY_BYTES_MAX))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// On every answer: no content sniffing, no full URL (with a name or a query) in the Referer of
+/// links followed elsewhere; an HTML page without a policy of its own gets the strict one (no
+/// inline script, never framed).
+async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("same-origin"));
+    let is_html = h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        h.entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"));
+    }
+    resp
 }
 
 async fn not_found(uri: Uri) -> ApiError {

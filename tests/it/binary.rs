@@ -454,3 +454,70 @@ fn https_only_when_a_certificate_is_configured() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("missing-key.pem"), "{err}");
 }
+
+#[test]
+fn every_answer_has_the_security_headers_and_html_pages_a_strict_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let s = crate::common::start_demo(&data, dir.path());
+    let agent = http_agent();
+    // (path, is an HTML page)
+    let paths = [
+        ("/", true),
+        ("/?name=exemplo.pt", true),
+        ("/admin/login", true),
+        ("/admin/", true), // redirected to the sign-in page
+        ("/api/v1/domains/exemplo.pt", false),
+        ("/rdap/domain/exemplo.pt", false),
+        ("/no/such/page", false),
+        ("/healthz", false),
+        ("/metrics", false),
+    ];
+    for (path, html) in paths {
+        let resp = agent.get(&s.url(path)).call().unwrap();
+        let h = resp.headers();
+        let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        assert_eq!(get("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+        assert!(get("referrer-policy").is_some_and(|v| v == "same-origin" || v == "no-referrer"), "{path}: {h:?}");
+        let is_html = get("content-type").is_some_and(|v| v.starts_with("text/html"));
+        assert_eq!(is_html, html, "{path}: {h:?}");
+        if is_html {
+            let csp = get("content-security-policy").unwrap_or_else(|| panic!("{path}: no CSP"));
+            assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+            assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+            let script = csp.split(';').find(|d| d.trim().starts_with("script-src")).unwrap_or("");
+            assert!(!script.contains("unsafe-inline"), "{path}: inline script allowed: {csp}");
+        }
+    }
+}
+
+#[test]
+fn an_address_guessing_api_keys_is_throttled_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let s = crate::common::start_demo(&data, dir.path());
+    let creds: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
+    let key = creds["registrars"][0]["api_key"].as_str().unwrap().to_string();
+    let agent = http_agent();
+    let account = |k: &str| {
+        let resp = agent.get(&s.url("/api/v1/account")).header("authorization", &format!("Bearer {k}")).call().unwrap();
+        let retry = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+        (resp.status().as_u16(), retry)
+    };
+    assert_eq!(account(&key).0, 200, "the right key works before");
+    let max = 20; // limits::API_BAD_KEYS_MAX
+    for i in 0..max {
+        let (status, _) = account(&format!("{}x{i}", &key[..key.len() - 3]));
+        assert_eq!(status, 401, "wrong key {i}");
+    }
+    let (status, retry) = account("nbx_guess_0000");
+    assert_eq!(status, 429, "wrong key {max} from the same address");
+    let secs: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=601).contains(&secs), "Retry-After {secs}");
+    // Locked out means the right key too: a guess that hits is not told so.
+    assert_eq!(account(&key).0, 429);
+    // No key at all is not a guess, and is still told what to send.
+    let resp = agent.get(&s.url("/api/v1/account")).call().unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+}

@@ -10,10 +10,9 @@
 mod pages;
 mod text;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -23,6 +22,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use super::AppState;
+use super::lockout::Lockout;
 use crate::model::{Role, Session, User};
 pub use pages::dashboard;
 pub use text::Tr;
@@ -157,44 +157,22 @@ pub fn session_cookie(state: &AppState, token: &str, max_age_secs: i64) -> Heade
     .unwrap_or(HeaderValue::from_static("nicbox_admin=; Path=/admin"))
 }
 
-/// Failed sign-ins per user name and per address, for throttling.
-struct Failures {
-    count: u32,
-    since: Instant,
-}
-
-const FAILURES_MAX: u32 = 5;
-const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-fn failures() -> &'static Mutex<HashMap<String, Failures>> {
-    static F: OnceLock<Mutex<HashMap<String, Failures>>> = OnceLock::new();
-    F.get_or_init(|| Mutex::new(HashMap::new()))
+/// Failed sign-ins per user name and per address: 5 in 15 minutes lock the name or address out
+/// for the rest of the 15 minutes.
+fn failures() -> &'static Lockout {
+    static F: OnceLock<Lockout> = OnceLock::new();
+    F.get_or_init(|| Lockout::new(5, Duration::from_secs(15 * 60)))
 }
 
 /// Whether sign-in attempts for `user` from `ip` are currently throttled.
 pub fn throttled(user: &str, ip: IpAddr) -> bool {
-    let Ok(f) = failures().lock() else { return true };
-    [format!("user:{user}"), format!("ip:{ip}")]
-        .iter()
-        .any(|k| f.get(k).is_some_and(|x| x.count >= FAILURES_MAX && x.since.elapsed() < FAILURE_WINDOW))
+    failures().blocked(&[format!("user:{user}"), format!("ip:{ip}")]).is_some()
 }
 
 pub fn record_failure(user: &str, ip: IpAddr) {
-    let Ok(mut f) = failures().lock() else { return };
-    if f.len() > 100_000 {
-        f.retain(|_, x| x.since.elapsed() < FAILURE_WINDOW);
-    }
-    for k in [format!("user:{user}"), format!("ip:{ip}")] {
-        let e = f.entry(k).or_insert(Failures { count: 0, since: Instant::now() });
-        if e.since.elapsed() >= FAILURE_WINDOW {
-            *e = Failures { count: 0, since: Instant::now() };
-        }
-        e.count += 1;
-    }
+    failures().fail(&[format!("user:{user}"), format!("ip:{ip}")]);
 }
 
 pub fn clear_failures(user: &str) {
-    if let Ok(mut f) = failures().lock() {
-        f.remove(&format!("user:{user}"));
-    }
+    failures().clear(&format!("user:{user}"));
 }
