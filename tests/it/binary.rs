@@ -108,13 +108,19 @@ fn bad_input_on_the_command_line_is_one_line_and_exit_2() {
     assert_eq!(code, 2, "{err}");
 }
 
-#[test]
-fn demo_serves_a_seeded_registry_and_writes_credentials() {
+/// A demo started in a new directory, with its `demo-credentials.json`.
+fn demo_with_credentials() -> (tempfile::TempDir, std::path::PathBuf, Server, Value) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let s = crate::common::start_demo(&data, dir.path());
     let creds: Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
+    (dir, data, s, creds)
+}
+
+#[test]
+fn demo_serves_a_seeded_registry_and_writes_credentials() {
+    let (dir, data, s, creds) = demo_with_credentials();
     assert_eq!(creds["admin"]["username"], "admin");
     assert!(creds["admin"]["password"].as_str().unwrap().len() >= 16);
     let regs = creds["registrars"].as_array().unwrap();
@@ -457,9 +463,7 @@ fn https_only_when_a_certificate_is_configured() {
 
 #[test]
 fn every_answer_has_the_security_headers_and_html_pages_a_strict_policy() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("demo");
-    let s = crate::common::start_demo(&data, dir.path());
+    let (_dir, _, s, _) = demo_with_credentials();
     let agent = http_agent();
     // (path, is an HTML page)
     let paths = [
@@ -493,11 +497,7 @@ fn every_answer_has_the_security_headers_and_html_pages_a_strict_policy() {
 
 #[test]
 fn an_address_guessing_api_keys_is_throttled_with_retry_after() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("demo");
-    let s = crate::common::start_demo(&data, dir.path());
-    let creds: Value =
-        serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
+    let (_dir, _, s, creds) = demo_with_credentials();
     let key = creds["registrars"][0]["api_key"].as_str().unwrap().to_string();
     let agent = http_agent();
     let account = |k: &str| {
