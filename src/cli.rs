@@ -49,6 +49,11 @@ enum Command {
     Check {
         #[arg(long)]
         config: PathBuf,
+        /// Also recount and cross-check everything derived: counters, indexes both ways,
+        /// balances against the ledger, every domain's history, poll queues, and whether the
+        /// change journal explains each zone's file. One finding per line; exit 1 if any.
+        #[arg(long)]
+        deep: bool,
     },
     /// Registrar accounts.
     Registrar {
@@ -264,7 +269,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             println!("created {}", settings.db_path().display());
             Ok(())
         }
-        Command::Check { config } => check(&config),
+        Command::Check { config, deep } => check(&config, deep),
         Command::Registrar { command } => registrar(command),
         Command::User { command: UserCommand::Add { config, name, role } } => {
             let settings = load(&config)?;
@@ -496,7 +501,7 @@ fn restore(config: &Path, from: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-fn check(config: &Path) -> Result<(), Failure> {
+fn check(config: &Path, deep: bool) -> Result<(), Failure> {
     let settings = load(config)?;
     println!(
         "configuration: ok ({} TLDs: {})",
@@ -517,14 +522,16 @@ fn check(config: &Path) -> Result<(), Failure> {
     }
     let policy = settings.policy.clone();
     // The store must outlive the read transaction.
-    let (_ro, _rw, read);
-    match ReadOnlyStore::open(&settings.db_path()) {
+    let (mut ro, mut rw) = (None, None);
+    let read = match ReadOnlyStore::open(&settings.db_path()) {
         Ok(s) => {
-            read = s.read()?;
-            _ro = Some(s);
+            let r = s.read()?;
+            ro = Some(s);
+            r
         }
         Err(StoreError::Busy) => {
-            let resp = crate::control::request(&settings.data_dir, &crate::control::Request::Check).map_err(|e| {
+            let req = if deep { crate::control::Request::CheckDeep } else { crate::control::Request::Check };
+            let resp = crate::control::request(&settings.data_dir, &req).map_err(|e| {
                 Failure::Failed(format!("the database is busy and the server's control socket does not answer: {e}"))
             })?;
             for l in &resp.lines {
@@ -534,11 +541,31 @@ fn check(config: &Path) -> Result<(), Failure> {
         }
         Err(StoreError::Db(_)) => {
             let s = Store::open(&settings.db_path())?;
-            read = s.read()?;
-            _rw = Some(s);
+            let r = s.read()?;
+            rw = Some(s);
+            r
         }
         Err(e) => return Err(Failure::Failed(e.to_string())),
     };
+    if deep {
+        let zone_snap = match (&ro, &rw) {
+            (Some(s), _) => s.read()?,
+            (_, Some(s)) => s.read()?,
+            _ => unreachable!("one of the stores is open"),
+        };
+        let rep = crate::deep::run(&settings, &read, zone_snap)?;
+        for l in &rep.summary {
+            println!("{l}");
+        }
+        for f in &rep.findings {
+            println!("finding: {f}");
+        }
+        return if rep.findings.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::Failed(format!("{} findings in the database", rep.findings.len())))
+        };
+    }
     let problems = read.audit(&|d| crate::registry::counter_keys(&policy, d))?;
     if problems.is_empty() {
         println!(

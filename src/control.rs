@@ -22,6 +22,8 @@ pub enum Request {
         out: PathBuf,
     },
     Check,
+    /// `check --deep` ([`crate::deep`]), run while no publication runs.
+    CheckDeep,
     /// Publishes the zones now into `out` (the configured directory when None).
     ZoneExport {
         out: Option<PathBuf>,
@@ -67,6 +69,21 @@ fn handle(registry: &Registry, rt: &tokio::runtime::Handle, req: Request) -> Res
                     )],
                 },
                 Err(e) => Response { ok: false, lines: vec![format!("backup failed: {e}")] },
+            }
+        }
+        Request::CheckDeep => {
+            let _one = rt.block_on(crate::zone::export_lock());
+            let snaps = registry.store().read().and_then(|a| Ok((a, registry.store().read()?)));
+            match snaps.and_then(|(r, z)| crate::deep::run(registry.settings(), &r, z)) {
+                Ok(rep) => Response {
+                    ok: rep.findings.is_empty(),
+                    lines: rep
+                        .summary
+                        .into_iter()
+                        .chain(rep.findings.into_iter().map(|f| format!("finding: {f}")))
+                        .collect(),
+                },
+                Err(e) => Response { ok: false, lines: vec![format!("deep check: {e}")] },
             }
         }
         Request::Check => match registry.audit() {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod deep;
 pub mod demo;
 pub mod directory;
 pub mod dns;

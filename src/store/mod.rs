@@ -7,6 +7,7 @@
 //! `WriteTx`) and never sees a redb type.
 
 pub mod codec;
+mod deep;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

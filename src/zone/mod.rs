@@ -27,6 +27,12 @@ static EXPORT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub static REFUSALS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 pub static PUBLICATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// Held while anything compares the zone files with the database (`check --deep`), so that
+/// no publication replaces a file in the middle.
+pub async fn export_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    EXPORT_LOCK.lock().await
+}
+
 /// Publishes every zone now into `dir` (the configured directory when None): export through
 /// the guard, record each attempt, then for each zone published run the reload command and send
 /// NOTIFY. A refusal is logged, counted and recorded, and leaves the previous zone in place.

@@ -98,6 +98,29 @@ pub fn next_serial(now: Timestamp, published: &[u32]) -> u32 {
     base.max(after)
 }
 
+/// Where a zone being exported is written: its temporary file, or nowhere when only
+/// verifying ([`verify`]).
+enum Out {
+    File(File),
+    Nowhere,
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Out::File(f) => f.write(buf),
+            Out::Nowhere => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::File(f) => f.flush(),
+            Out::Nowhere => Ok(()),
+        }
+    }
+}
+
 /// The guard's view of one zone while the scan runs.
 struct ZoneJob {
     zone: String,
@@ -105,7 +128,7 @@ struct ZoneJob {
     ttl: u32,
     file: PathBuf,
     tmp: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<Out>,
     content: Sha256,
     prev: Option<std::iter::Peekable<Reader<BufReader<File>>>>,
     journal: Option<std::iter::Peekable<JournalCursor>>,
@@ -121,6 +144,8 @@ struct ZoneJob {
     /// The differences from the previous publication, for IXFR (when it could be read and the
     /// zone's configuration is the same).
     diff: Option<DiffWriter>,
+    /// The database's record of the zone's last publication.
+    published: Option<ZoneRun>,
 }
 
 fn sample(v: &mut Vec<String>, name: &str) {
@@ -277,7 +302,29 @@ impl ZoneJob {
 /// Exports every zone now (blocking: run it off the async threads). Each zone's outcome is
 /// returned, and is not yet recorded: [`super::publish`] records it.
 pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<Vec<ZoneRun>, ExportError> {
-    let settings = registry.settings();
+    let snap = registry.zone_snapshot()?;
+    scan(registry.settings(), snap, registry.now(), dir, force, Some(registry))
+}
+
+/// Runs the guard of every zone in `dir` against one read snapshot without writing anything
+/// (`check --deep`): whether the change journal explains every difference between each zone's
+/// file and the database. Outcomes: `Unchanged` (the file is the database's zone), `Published`
+/// (differences, all explained: the next publication would go out), or a refusal with its
+/// reason. Nothing is recorded.
+pub fn verify(settings: &Settings, snap: crate::store::ReadTx, dir: &Path) -> Result<Vec<ZoneRun>, ExportError> {
+    scan(settings, snap, crate::clock::Clock::wall_now(), dir, None, None)
+}
+
+/// The export's one scan; `registry` None: verify only (nothing written, see [`verify`]).
+fn scan(
+    settings: &Settings,
+    snap: crate::store::ReadTx,
+    now: Timestamp,
+    dir: &Path,
+    force: Option<&Force>,
+    registry: Option<&Registry>,
+) -> Result<Vec<ZoneRun>, ExportError> {
+    let writing = registry.is_some();
     let zones = zones_of(settings);
     for (zone, z, _) in &zones {
         if z.nameservers.is_empty() {
@@ -286,15 +333,15 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
             )));
         }
     }
-    std::fs::create_dir_all(dir)?;
+    if writing {
+        std::fs::create_dir_all(dir)?;
+    }
     let started = std::time::Instant::now();
-    let now = registry.now();
-    let snap = registry.zone_snapshot()?;
     let journal_upto = snap.seq_value("zone_journal")?;
     let mut jobs: Vec<ZoneJob> = Vec::new();
     for (zone, z, tld) in &zones {
         let file = zone_file(dir, zone);
-        let (published, _) = registry.zone_state(zone)?;
+        let published = snap.zone_state(&format!("published:{zone}"))?;
         let digest = config_digest(settings, zone, z, tld);
         let mut prev_problem = None;
         let prev = match File::open(&file) {
@@ -330,7 +377,7 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
         let config_same = published.as_ref().is_none_or(|p| p.config_digest == digest);
         let check_journal = prev.is_some() && config_same;
         let diff = match prev_header {
-            Some(h) if config_same && h.serial != serial => {
+            Some(h) if writing && config_same && h.serial != serial => {
                 match DiffWriter::create(dir, zone, h.serial, serial, z.ttl, now) {
                     Ok(w) => Some(w),
                     Err(e) => {
@@ -342,8 +389,11 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
             _ => None,
         };
         let tmp = dir.join(format!(".{zone}.zone.tmp"));
-        let f = File::create(&tmp)?;
-        let mut out = BufWriter::with_capacity(1 << 20, f);
+        let mut out = if writing {
+            BufWriter::with_capacity(1 << 20, Out::File(File::create(&tmp)?))
+        } else {
+            BufWriter::with_capacity(64 * 1024, Out::Nowhere)
+        };
         let children: Vec<String> = if zone == tld { z.separate.clone() } else { Vec::new() };
         render::write_apex(&mut out, zone, z, Header { serial, journal_seq: journal_upto }, &children)?;
         let mut content = Sha256::new();
@@ -397,6 +447,7 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
             buf: Vec::with_capacity(1024),
             children,
             diff,
+            published: published.clone(),
         });
     }
     let policy = settings.policy.clone();
@@ -417,12 +468,27 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
     let mut runs = Vec::new();
     for mut job in jobs {
         job.advance(None, None)?;
-        let ZoneJob { mut run, out, tmp, file, content, prev_problem, prev_count, check_journal, diff, tld: _, .. } =
-            job;
+        let ZoneJob {
+            mut run,
+            out,
+            tmp,
+            file,
+            content,
+            prev_problem,
+            prev_count,
+            check_journal,
+            diff,
+            published: recorded,
+            ..
+        } = job;
         run.content_digest = content.finalize().into();
-        let f = out.into_inner().map_err(|e| ExportError::Io(e.to_string()))?;
-        f.sync_all()?;
-        drop(f);
+        let Some(registry) = registry else {
+            runs.push(verified(run, prev_problem, check_journal, recorded.as_ref()));
+            continue;
+        };
+        if let Out::File(f) = out.into_inner().map_err(|e| ExportError::Io(e.to_string()))? {
+            f.sync_all()?;
+        }
         let (published, _) = registry.zone_state(&run.zone)?;
         // Same content as the last publication, and the file on disk still is that publication.
         let unchanged = prev_problem.is_none()
@@ -506,6 +572,39 @@ pub fn export(registry: &Registry, dir: &Path, force: Option<&Force>) -> Result<
         runs.push(run);
     }
     Ok(runs)
+}
+
+/// The outcome [`verify`] reports for a zone scanned without writing.
+fn verified(mut run: ZoneRun, prev_problem: Option<String>, checked: bool, recorded: Option<&ZoneRun>) -> ZoneRun {
+    let (outcome, why) = if let Some(p) = prev_problem {
+        run.unexplained = run.unexplained.max(1);
+        (GuardOutcome::RefusedUnexplained, p)
+    } else if checked && run.unexplained > 0 {
+        (
+            GuardOutcome::RefusedUnexplained,
+            format!(
+                "{} differences between the zone's file and the database are not in the change journal (first: {})",
+                run.unexplained,
+                run.sample_unexplained.join(", ")
+            ),
+        )
+    } else if recorded.is_some_and(|p| p.content_digest == run.content_digest && p.config_digest == run.config_digest) {
+        (GuardOutcome::Unchanged, String::new())
+    } else if recorded.is_none() && !checked {
+        (GuardOutcome::Published, "never published yet".to_string())
+    } else {
+        (GuardOutcome::Published, String::new())
+    };
+    run.outcome = outcome;
+    if !why.is_empty() {
+        run.note = if run.note.is_empty() { why } else { format!("{why}; {}", run.note) };
+    }
+    if let Some(p) = recorded
+        && outcome == GuardOutcome::Unchanged
+    {
+        run.serial = p.serial;
+    }
+    run
 }
 
 #[cfg(test)]

@@ -431,6 +431,13 @@ pub fn http_call(
             }
             r.call()
         }
+        ("DELETE", _) => {
+            let mut r = agent.delete(url);
+            if let Some(a) = &auth {
+                r = r.header("authorization", a);
+            }
+            r.call()
+        }
         (m, b) => {
             let mut r = match m {
                 "POST" => agent.post(url),

@@ -8,6 +8,7 @@ mod api;
 mod binary;
 mod common;
 mod contact;
+mod crash;
 mod dnsd;
 mod epp;
 mod epp_clients;
