@@ -76,3 +76,8 @@ pub const RELOAD_TIMEOUT_SECS: u64 = 60;
 pub const ZONE_SAMPLE_NAMES: usize = 20;
 /// Bytes of one line of a zone file read back for comparison.
 pub const ZONE_LINE_BYTES_MAX: usize = 64 * 1024;
+
+/// Free bytes the database's file system must keep for a write transaction to begin
+/// (`store::space`): a commit writes a few MiB at most, so a full disk refuses writes before
+/// redb meets the error (which would stop writes until a restart).
+pub const DISK_RESERVE_BYTES: u64 = 32 * 1024 * 1024;

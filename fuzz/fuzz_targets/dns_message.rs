@@ -9,12 +9,15 @@ use libfuzzer_sys::fuzz_target;
 use nicbox::config::{DnsSettings, TsigKeySettings};
 use nicbox::dns::server::{Decision, Primary};
 
-fn primary() -> &'static (tempfile::TempDir, Primary) {
-    static P: OnceLock<(tempfile::TempDir, Primary)> = OnceLock::new();
+#[path = "shared/scratch.rs"]
+mod scratch;
+
+fn primary() -> &'static Primary {
+    static P: OnceLock<Primary> = OnceLock::new();
     P.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("dir");
+        let dir = scratch::dir(std::path::Path::new("/tmp"));
         std::fs::write(
-            dir.path().join("pt.zone"),
+            dir.join("pt.zone"),
             "; nicbox zone pt serial 2026120201 journal 1\n\
              pt. 3600 IN SOA a.dns.pt. hostmaster.dns.pt. 2026120201 3600 900 1209600 3600\n\
              pt. 86400 IN NS a.dns.pt.\n\
@@ -44,13 +47,12 @@ fn primary() -> &'static (tempfile::TempDir, Primary) {
             behind_after_secs: 60,
             send_buffer_kib: 0,
         };
-        let p = Primary::new(settings, vec!["pt".into()], dir.path().to_path_buf()).expect("primary");
-        (dir, p)
+        Primary::new(settings, vec!["pt".into()], dir.to_path_buf()).expect("primary")
     })
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (_, p) = primary();
+    let p = primary();
     let tcp = data.first().is_some_and(|b| b & 1 == 1);
     match p.judge(data.to_vec(), "127.0.0.1".parse().expect("ip"), tcp) {
         Decision::Answer(a) => assert!(a.len() >= 12),

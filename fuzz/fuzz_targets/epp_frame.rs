@@ -10,8 +10,10 @@ use nicbox::epp::exec::{self, Answer, Session};
 use nicbox::epp::xml;
 use nicbox::registry::Registry;
 
+#[path = "shared/scratch.rs"]
+mod scratch;
+
 struct World {
-    _dir: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
     registry: Registry,
     session: Session,
@@ -21,10 +23,9 @@ fn world() -> &'static World {
     static W: OnceLock<World> = OnceLock::new();
     W.get_or_init(|| {
         // On tmpfs where there is one: every accepted command commits.
-        let base = if std::path::Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
-        let dir = tempfile::tempdir_in(base).expect("dir");
+        let dir = scratch::dir(scratch::fast_base());
         let text = "data_dir = \"data\"\n[[tld]]\nname = \"pt\"\n[tld.policy]\nglue_documentation = true\n";
-        let settings = nicbox::config::parse(text, dir.path()).expect("config");
+        let settings = nicbox::config::parse(text, dir).expect("config");
         std::fs::create_dir_all(&settings.data_dir).expect("data dir");
         nicbox::store::Store::create(&settings.db_path()).expect("store");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("rt");
@@ -43,7 +44,7 @@ fn world() -> &'static World {
             .0;
         let extensions = exec::EXT_URIS.iter().map(|u| u.to_string()).collect();
         let session = Session { registrar: Some(r), fingerprint: [0; 32], extensions };
-        World { _dir: dir, rt, registry, session }
+        World { rt, registry, session }
     })
 }
 

@@ -68,8 +68,8 @@ impl IntoResponse for ApiError {
             Code::Unauthorized => {
                 h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"nicbox\""));
             }
-            Code::RateLimited => {
-                let secs = retry_after.unwrap_or(1).to_string();
+            Code::RateLimited | Code::Unavailable => {
+                let secs = retry_after.unwrap_or(if e.code == Code::Unavailable { 10 } else { 1 }).to_string();
                 if let Ok(v) = HeaderValue::from_str(&secs) {
                     h.insert(header::RETRY_AFTER, v);
                 }

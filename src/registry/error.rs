@@ -65,9 +65,11 @@ impl RegistryError {
         RegistryError { code, detail: detail.into() }
     }
 
-    /// A failure that is not the client's: logged by the front end, answered without detail.
+    /// A failure that is not the client's and says nothing it may read: logged by the front
+    /// end, answered without detail. (`Unavailable`, such as writes paused on a full disk, is
+    /// answered with its detail: it tells the client to come back.)
     pub fn is_internal(&self) -> bool {
-        matches!(self.code, Code::Internal | Code::Unavailable)
+        matches!(self.code, Code::Internal)
     }
 }
 
@@ -77,7 +79,20 @@ pub fn err<T>(code: Code, detail: impl Into<String>) -> Result<T, RegistryError>
 
 impl From<StoreError> for RegistryError {
     fn from(e: StoreError) -> Self {
-        RegistryError::new(Code::Internal, e.to_string())
+        match e {
+            StoreError::Full { .. } => RegistryError::new(
+                Code::Unavailable,
+                "the registry's storage is full: changes are paused until it has room again (reads work); retry later",
+            ),
+            StoreError::Io(detail) => {
+                tracing::error!(%detail, "the database cannot write");
+                RegistryError::new(
+                    Code::Unavailable,
+                    "the registry cannot write its database: changes are paused (reads work); retry later",
+                )
+            }
+            e => RegistryError::new(Code::Internal, e.to_string()),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod codec;
 mod deep;
+mod space;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,6 +124,11 @@ pub enum StoreError {
     TooNew { found: u32, supported: u32 },
     #[error("the file is not a nicbox database (no schema version)")]
     NotNicbox,
+    /// See `space`: writes wait for free space.
+    #[error("the disk holding the database is full ({free} bytes free): writes are paused until space is freed")]
+    Full { free: u64 },
+    #[error("database I/O error: {0}")]
+    Io(String),
 }
 
 macro_rules! from_redb {
@@ -130,14 +136,7 @@ macro_rules! from_redb {
         fn from(e: $t) -> Self { StoreError::Db(e.to_string()) }
     })* };
 }
-from_redb!(
-    redb::Error,
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError,
-    redb::CompactionError
-);
+from_redb!(redb::Error, redb::TableError, redb::CompactionError);
 
 impl From<redb::DatabaseError> for StoreError {
     fn from(e: redb::DatabaseError) -> Self {
@@ -260,6 +259,7 @@ impl Store {
 
     /// A durable write transaction. Only the registry's writer thread calls this while serving.
     pub fn write(&self) -> Result<WriteTx, StoreError> {
+        space::check(&self.path)?;
         let mut txn = self.db.begin_write()?;
         txn.set_durability(Durability::Immediate).map_err(|e| StoreError::Db(e.to_string()))?;
         Ok(WriteTx { txn, writes: 0, generation: self.generation.clone() })

@@ -9,6 +9,7 @@ mod binary;
 mod common;
 mod contact;
 mod crash;
+mod diskfull;
 mod dnsd;
 mod epp;
 mod epp_clients;

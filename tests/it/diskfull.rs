@@ -1,0 +1,176 @@
+//! A full disk (issue 14): the demo's data directory on a small tmpfs that the test fills up.
+//! Writes are refused with a clear error (API 503 `unavailable` with Retry-After, EPP 2400, the
+//! admin sign-in's message) and change nothing; reads, WHOIS, RDAP and zone transfers go on;
+//! when the space comes back, writing resumes by itself; `check --deep` finds nothing
+//! half-written. The tmpfs is mounted by the test (the tests run as root on this machine, as
+//! they do in CI); a failed mount fails the test.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{http_agent, http_call, start_demo, whois_client};
+use crate::dnsd::{TsigKey, kdig_xfr};
+use crate::epp::{Raw, Received, code as epp_code, tls_config};
+
+/// A tmpfs mounted for the test, unmounted (lazily) when dropped.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn new(at: &Path, size: &str) -> Mount {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(at).output().unwrap();
+        assert!(
+            out.status.success(),
+            "mount a tmpfs at {} (the tests run as root): {}",
+            at.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Mount(at.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system of `dir` with one file until the disk refuses; its path.
+fn fill(dir: &Path) -> PathBuf {
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0x5au8; 1 << 20];
+    loop {
+        if let Err(e) = f.write_all(&chunk) {
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "filling the disk: {e}");
+            break;
+        }
+    }
+    // Whatever is left below a whole MiB too.
+    let small = vec![0x5au8; 4096];
+    while f.write_all(&small).is_ok() {}
+    let _ = f.sync_all();
+    path
+}
+
+#[test]
+fn a_full_disk_pauses_writes_keeps_reads_and_resumes_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    let _mount = Mount::new(&mnt, "96m");
+    let data = mnt.join("demo");
+    let server = start_demo(&data, dir.path());
+    let creds: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
+    let reg = &creds["registrars"][0];
+    let (key, contact) = (reg["api_key"].as_str().unwrap(), reg["contact"].as_str().unwrap());
+    let agent = http_agent();
+    let create = |name: &str| {
+        http_call(
+            &agent,
+            "POST",
+            &server.url("/api/v1/domains"),
+            Some(key),
+            Some(&json!({"name": name, "period_years": 1, "registrant": contact, "admin": contact, "tech": contact})),
+        )
+    };
+    let (status, v) = create("antes-do-disco-cheio.pt");
+    assert_eq!(status, 201, "{v}");
+    let (status, before) = http_call(&agent, "GET", &server.url("/api/v1/account"), Some(key), None);
+    assert_eq!(status, 200);
+    // An EPP session opened before the disk fills (login writes nothing it needs later).
+    let epp_config = tls_config(
+        Path::new(creds["epp"]["ca_cert"].as_str().unwrap()),
+        Some((Path::new(reg["client_cert"].as_str().unwrap()), Path::new(reg["client_key"].as_str().unwrap()))),
+    );
+    let mut epp = Raw::connect(server.epp(), epp_config, std::sync::Arc::new(Received::default())).unwrap();
+    let e = r#"<?xml version="1.0" encoding="UTF-8"?><epp xmlns="urn:ietf:params:xml:ns:epp-1.0">"#;
+    let login = format!(
+        "{e}<command><login><clID>{}</clID><pw>{}</pw><options><version>1.0</version><lang>en</lang></options><svcs><objURI>urn:ietf:params:xml:ns:domain-1.0</objURI><objURI>urn:ietf:params:xml:ns:contact-1.0</objURI></svcs></login><clTRID>l1</clTRID></command></epp>",
+        reg["id"].as_str().unwrap(),
+        reg["epp_password"].as_str().unwrap()
+    );
+    assert_eq!(epp_code(&epp.send(&login)), 1000);
+
+    let filler = fill(&mnt);
+
+    // Writes: refused, clearly, and nothing written.
+    let (status, v) = create("com-o-disco-cheio.pt");
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["code"], "unavailable", "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("storage is full"), "{v}");
+    let resp = agent
+        .post(&server.url("/api/v1/domains"))
+        .header("authorization", &format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .send(json!({"name": "outro-cheio.pt", "period_years": 1, "registrant": contact, "admin": contact, "tech": contact}).to_string())
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert!(resp.headers().get("retry-after").is_some(), "503 with Retry-After");
+    let frame = format!(
+        "{e}<command><create><domain:create xmlns:domain=\"urn:ietf:params:xml:ns:domain-1.0\"><domain:name>epp-cheio.pt</domain:name><domain:period unit=\"y\">1</domain:period><domain:registrant>{contact}</domain:registrant><domain:contact type=\"admin\">{contact}</domain:contact><domain:contact type=\"tech\">{contact}</domain:contact><domain:authInfo><domain:pw/></domain:authInfo></domain:create></create><clTRID>c1</clTRID></command></epp>"
+    );
+    let r = epp.send(&frame);
+    assert_eq!(epp_code(&r), 2400, "{r}");
+    assert!(r.contains("storage is full"), "the reason says why: {r}");
+    // Admin sign-in needs a session written: the page says so.
+    let admin_pw = creds["admin"]["password"].as_str().unwrap();
+    let form = format!("username=admin&password={}", form_urlencode(admin_pw));
+    let mut resp = agent
+        .post(&server.url("/admin/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(form)
+        .unwrap();
+    let page = resp.body_mut().read_to_string().unwrap_or_default();
+    assert_eq!(resp.status().as_u16(), 503, "{page}");
+    assert!(page.contains("storage is full"), "the sign-in page says why: {page}");
+
+    // Reads: the API, WHOIS, RDAP and a zone transfer.
+    let (status, v) = http_call(&agent, "GET", &server.url("/api/v1/domains/antes-do-disco-cheio.pt"), Some(key), None);
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = http_call(&agent, "GET", &server.url("/api/v1/domains/com-o-disco-cheio.pt"), Some(key), None);
+    assert_eq!(status, 404, "the refused create left nothing: {v}");
+    let (_, after) = http_call(&agent, "GET", &server.url("/api/v1/account"), Some(key), None);
+    assert_eq!(after["balance"], before["balance"], "nothing charged for the refused writes");
+    let w = whois_client(server.whois, "antes-do-disco-cheio.pt");
+    assert!(w.contains("antes-do-disco-cheio.pt"), "{w}");
+    let (status, v) = http_call(&agent, "GET", &server.url("/rdap/domain/antes-do-disco-cheio.pt"), None, None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["ldhName"], "antes-do-disco-cheio.pt");
+    let tsig = &creds["dns"]["tsig"];
+    let key_t = TsigKey {
+        name: tsig["name"].as_str().unwrap().into(),
+        algorithm: tsig["algorithm"].as_str().unwrap().into(),
+        secret: tsig["secret"].as_str().unwrap().into(),
+    };
+    let x = kdig_xfr(server.dns(), "pt", "AXFR", Some(&key_t));
+    assert_eq!(x.rcode, "NOERROR", "AXFR on a full disk: {}", x.error);
+    assert!(x.records.len() > 1000, "the whole zone: {} records", x.records.len());
+    assert!(server.logged("writes are paused"), "the log says writes are paused");
+
+    // Space again: writing resumes without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, v) = create("depois-do-disco-cheio.pt");
+        if status == 201 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes did not resume: {status} {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = epp.send(&frame);
+    assert_eq!(epp_code(&r), 1000, "EPP writes resume in the same session: {r}");
+    assert!(server.logged("writes resume"), "the log says writes resume");
+    let (code, out, err) =
+        crate::common::run(&["check", "--deep", "--config", data.join("nicbox.toml").to_str().unwrap()]);
+    assert_eq!(code, 0, "nothing half-written:\n{out}{err}");
+}
+
+fn form_urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
