@@ -55,9 +55,9 @@ pub(super) fn check(path: &Path) -> Result<(), StoreError> {
 fn storage(e: redb::StorageError) -> StoreError {
     match e {
         redb::StorageError::Io(io) => StoreError::Io(io.to_string()),
-        redb::StorageError::PreviousIo => StoreError::Io(
-            "an earlier write failed (disk full or failing): writes need the server restarted".into(),
-        ),
+        redb::StorageError::PreviousIo => {
+            StoreError::Io("an earlier write failed (disk full or failing): writes need the server restarted".into())
+        }
         other => StoreError::Db(other.to_string()),
     }
 }
