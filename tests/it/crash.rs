@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::{Server, http_agent, http_call, start_demo};
-use crate::epp::{Raw, Received, code as epp_code, field, tls_config};
+use crate::epp::{Raw, Received, Registrar, code as epp_code, field, tls_config};
 
 const DOMAIN_NS: &str = "urn:ietf:params:xml:ns:domain-1.0";
 const RGP_NS: &str = "urn:ietf:params:xml:ns:rgp-1.0";
@@ -80,16 +80,6 @@ struct InFlight {
     what: &'static str,
 }
 
-#[derive(Clone)]
-struct Registrar {
-    id: String,
-    api_key: String,
-    contact: String,
-    password: String,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
 /// One client of the load: HTTP or EPP, with its home registrar and its own domains.
 struct Worker {
     index: usize,
@@ -136,19 +126,7 @@ fn lab(data: &Path) -> Lab {
     let creds: Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
     let s = |v: &Value| v.as_str().unwrap().to_string();
-    let registrars: Vec<Registrar> = creds["registrars"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| Registrar {
-            id: s(&r["id"]),
-            api_key: s(&r["api_key"]),
-            contact: s(&r["contact"]),
-            password: s(&r["epp_password"]),
-            cert: s(&r["client_cert"]).into(),
-            key: s(&r["client_key"]).into(),
-        })
-        .collect();
+    let registrars = crate::epp::registrars_of(&creds);
     let mut secrets: Vec<String> = registrars.iter().flat_map(|r| [r.api_key.clone(), r.password.clone()]).collect();
     secrets.push(s(&creds["admin"]["password"]));
     secrets.push(s(&creds["dns"]["tsig"]["secret"]));

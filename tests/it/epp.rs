@@ -32,6 +32,24 @@ pub struct Registrar {
     pub api_key: String,
 }
 
+/// The registrars of a demo's `demo-credentials.json`.
+pub fn registrars_of(creds: &Value) -> Vec<Registrar> {
+    let s = |v: &Value| v.as_str().unwrap_or_else(|| panic!("a string in the credentials: {v}")).to_string();
+    creds["registrars"]
+        .as_array()
+        .expect("registrars in the credentials")
+        .iter()
+        .map(|r| Registrar {
+            id: s(&r["id"]),
+            password: s(&r["epp_password"]),
+            cert: s(&r["client_cert"]).into(),
+            key: s(&r["client_key"]).into(),
+            contact: s(&r["contact"]),
+            api_key: s(&r["api_key"]),
+        })
+        .collect()
+}
+
 pub struct Demo {
     pub server: Server,
     pub ca: PathBuf,
@@ -59,19 +77,7 @@ pub fn demo_with(epp_extra: Option<&str>) -> Demo {
     let creds: Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
     let s = |v: &Value| v.as_str().unwrap().to_string();
-    let registrars = creds["registrars"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| Registrar {
-            id: s(&r["id"]),
-            password: s(&r["epp_password"]),
-            cert: s(&r["client_cert"]).into(),
-            key: s(&r["client_key"]).into(),
-            contact: s(&r["contact"]),
-            api_key: s(&r["api_key"]),
-        })
-        .collect();
+    let registrars = registrars_of(&creds);
     Demo {
         server,
         ca: s(&creds["epp"]["ca_cert"]).into(),

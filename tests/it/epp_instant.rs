@@ -24,6 +24,7 @@
 //! auth code is valid 30 days, so A asks for a new one (registrar API; EPP has no command for
 //! it: auth codes are registry-issued) and reads it back over EPP before B's transfer.
 
+use crate::epp::Registrar;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -68,15 +69,6 @@ const PTDOMAIN_NS: &str = "http://eppdev.dns.pt/schemas/ptdomain-1.0";
 
 // --- the demo and its credentials ------------------------------------------------------------
 
-struct Registrar {
-    id: String,
-    password: String,
-    cert: PathBuf,
-    key: PathBuf,
-    contact: String,
-    api_key: String,
-}
-
 struct Lab {
     server: common::Server,
     ca: PathBuf,
@@ -92,19 +84,7 @@ fn lab() -> Lab {
     let creds: Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("demo-credentials.json")).unwrap()).unwrap();
     let s = |v: &Value| v.as_str().unwrap_or_else(|| panic!("a string in the credentials: {v}")).to_string();
-    let registrars: Vec<Registrar> = creds["registrars"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| Registrar {
-            id: s(&r["id"]),
-            password: s(&r["epp_password"]),
-            cert: s(&r["client_cert"]).into(),
-            key: s(&r["client_key"]).into(),
-            contact: s(&r["contact"]),
-            api_key: s(&r["api_key"]),
-        })
-        .collect();
+    let registrars = crate::epp::registrars_of(&creds);
     assert!(registrars.len() >= 2, "the demo has two registrars at least");
     Lab {
         server,
