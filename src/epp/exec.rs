@@ -228,58 +228,127 @@ fn required<'a>(n: Node<'a, '_>, ns: &str, name: &str, what: &str) -> Result<&'a
     }
 }
 
+/// A command this module runs (hello, login and logout are the session's: server.rs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Command {
+    DomainCheck,
+    DomainInfo,
+    DomainCreate,
+    DomainUpdate,
+    DomainDelete,
+    DomainRenew,
+    DomainTransfer,
+    ContactCheck,
+    ContactInfo,
+    ContactCreate,
+    ContactUpdate,
+    ContactDelete,
+    Poll,
+}
+
+/// Every command `command` dispatches, by EPP name (`object:verb`, `poll` without an object): a
+/// frame runs only a command found here, so this list is what the server offers (and what the
+/// authorization matrix of tests/it/authz.rs must cover).
+const COMMANDS: &[(&str, Command)] = &[
+    ("domain:check", Command::DomainCheck),
+    ("domain:info", Command::DomainInfo),
+    ("domain:create", Command::DomainCreate),
+    ("domain:update", Command::DomainUpdate),
+    ("domain:delete", Command::DomainDelete),
+    ("domain:renew", Command::DomainRenew),
+    ("domain:transfer", Command::DomainTransfer),
+    ("contact:check", Command::ContactCheck),
+    ("contact:info", Command::ContactInfo),
+    ("contact:create", Command::ContactCreate),
+    ("contact:update", Command::ContactUpdate),
+    ("contact:delete", Command::ContactDelete),
+    ("poll", Command::Poll),
+];
+
+/// The names of the commands `command` dispatches (see `COMMANDS`).
+pub fn command_names() -> impl Iterator<Item = &'static str> {
+    COMMANDS.iter().map(|(name, _)| *name)
+}
+
+/// The listed command a `<command>` element asks for, with its verb and object elements (poll's
+/// object is its verb), or the answer refusing it.
+fn select<'a, 'i>(command: Node<'a, 'i>) -> Result<(Command, Node<'a, 'i>, Node<'a, 'i>), Answer> {
+    let Some(verb) = first_element(command) else {
+        return Err(Answer::fail(2001, "No command", "the command element is empty"));
+    };
+    if verb.tag_name().namespace() != Some(EPP) {
+        return Err(Answer::fail(2000, "Unknown command", format!("unknown command {}", verb.tag_name().name())));
+    }
+    let verb_name = verb.tag_name().name();
+    if !["check", "info", "create", "update", "delete", "renew", "transfer", "poll"].contains(&verb_name) {
+        return Err(Answer::fail(2000, "Unknown command", format!("unknown command <{verb_name}>")));
+    }
+    let object = if verb_name == "poll" {
+        None
+    } else {
+        Some(first_element(verb).ok_or_else(|| missing(&format!("the object of <{verb_name}>")))?)
+    };
+    let name = match object.map(|o| o.tag_name().namespace()) {
+        None => verb_name.to_string(),
+        Some(Some(DOMAIN)) => format!("domain:{verb_name}"),
+        Some(Some(CONTACT)) => format!("contact:{verb_name}"),
+        Some(_) => String::new(),
+    };
+    if let Some((_, c)) = COMMANDS.iter().find(|(n, _)| *n == name) {
+        return Ok((*c, verb, object.unwrap_or(verb)));
+    }
+    Err(match (object.and_then(|o| o.tag_name().namespace()), verb_name) {
+        (Some(CONTACT), "transfer" | "renew") => {
+            Answer::fail(2101, "Unimplemented command", "contacts are not transferred or renewed here")
+        }
+        (Some(HOST), _) => Answer::fail(
+            2307,
+            "Host objects not offered",
+            "nameservers are host attributes of their domain (domain:hostAttr); host objects are not offered",
+        ),
+        (Some(DOMAIN | CONTACT), other) => Answer::fail(2000, "Unknown command", format!("unknown command {other}")),
+        (ns, _) => Answer::fail(
+            2307,
+            "Unimplemented object service",
+            format!("objects of {} are not offered", ns.unwrap_or("no namespace")),
+        ),
+    })
+}
+
 /// Runs one command (not hello, login or logout: the session handles those).
 pub async fn command(registry: &Registry, session: &Session, command: Node<'_, '_>) -> Answer {
     let Some(registrar) = session.registrar.as_ref() else {
         return Answer::fail(2002, "Not logged in", "log in first");
     };
     let id = registrar.id.as_str();
-    let Some(verb) = first_element(command) else {
-        return Answer::fail(2001, "No command", "the command element is empty");
-    };
-    if verb.tag_name().namespace() != Some(EPP) {
-        return Answer::fail(2000, "Unknown command", format!("unknown command {}", verb.tag_name().name()));
+    // The registrar as it is now, not as it was at login: one the registry disabled since is
+    // refused and its session ends (the registry's commands but create do not check it).
+    match registry.registrar_get(id) {
+        Ok(r) if r.enabled => {}
+        Ok(_) | Err(RegistryError { code: Code::NotFound, .. }) => {
+            return Answer::fail(2501, "Registrar disabled", "the registry disabled this registrar").closing();
+        }
+        Err(e) => return Answer::from_error(&e),
     }
+    let (which, verb, object) = match select(command) {
+        Ok(selected) => selected,
+        Err(refusal) => return refusal,
+    };
     let extension = child(command, EPP, "extension");
-    let verb_name = verb.tag_name().name();
-    if !["check", "info", "create", "update", "delete", "renew", "transfer", "poll"].contains(&verb_name) {
-        return Answer::fail(2000, "Unknown command", format!("unknown command <{verb_name}>"));
-    }
-    if verb_name == "poll" {
-        return poll(registry, id, verb).await;
-    }
-    let Some(object) = first_element(verb) else {
-        return missing(&format!("the object of <{verb_name}>"));
-    };
-    let result = match (object.tag_name().namespace(), verb_name) {
-        (Some(DOMAIN), "check") => domain_check(registry, object),
-        (Some(DOMAIN), "info") => domain_info(registry, session, id, object, extension),
-        (Some(DOMAIN), "create") => domain_create(registry, session, id, object, extension).await,
-        (Some(DOMAIN), "update") => domain_update(registry, id, object, extension).await,
-        (Some(DOMAIN), "delete") => domain_delete(registry, id, object).await,
-        (Some(DOMAIN), "renew") => domain_renew(registry, id, object, extension).await,
-        (Some(DOMAIN), "transfer") => domain_transfer(registry, id, verb, object, extension).await,
-        (Some(CONTACT), "check") => contact_check(registry, id, object),
-        (Some(CONTACT), "info") => contact_info(registry, session, id, object),
-        (Some(CONTACT), "create") => contact_create(registry, id, object, extension).await,
-        (Some(CONTACT), "update") => contact_update(registry, id, object, extension).await,
-        (Some(CONTACT), "delete") => contact_delete(registry, id, object).await,
-        (Some(CONTACT), "transfer" | "renew") => {
-            Err(Answer::fail(2101, "Unimplemented command", "contacts are not transferred or renewed here"))
-        }
-        (Some(HOST), _) => Err(Answer::fail(
-            2307,
-            "Host objects not offered",
-            "nameservers are host attributes of their domain (domain:hostAttr); host objects are not offered",
-        )),
-        (Some(DOMAIN | CONTACT), other) => {
-            Err(Answer::fail(2000, "Unknown command", format!("unknown command {other}")))
-        }
-        (ns, _) => Err(Answer::fail(
-            2307,
-            "Unimplemented object service",
-            format!("objects of {} are not offered", ns.unwrap_or("no namespace")),
-        )),
+    let result = match which {
+        Command::DomainCheck => domain_check(registry, object),
+        Command::DomainInfo => domain_info(registry, session, id, object, extension),
+        Command::DomainCreate => domain_create(registry, session, id, object, extension).await,
+        Command::DomainUpdate => domain_update(registry, id, object, extension).await,
+        Command::DomainDelete => domain_delete(registry, id, object).await,
+        Command::DomainRenew => domain_renew(registry, id, object, extension).await,
+        Command::DomainTransfer => domain_transfer(registry, id, verb, object, extension).await,
+        Command::ContactCheck => contact_check(registry, id, object),
+        Command::ContactInfo => contact_info(registry, session, id, object),
+        Command::ContactCreate => contact_create(registry, id, object, extension).await,
+        Command::ContactUpdate => contact_update(registry, id, object, extension).await,
+        Command::ContactDelete => contact_delete(registry, id, object).await,
+        Command::Poll => return poll(registry, id, verb).await,
     };
     result.unwrap_or_else(|a| a)
 }
@@ -1061,6 +1130,46 @@ mod tests {
         let ext = child(menu, EPP, "svcExtension").expect("svcExtension");
         let exts: Vec<&str> = children(ext, EPP, "extURI").filter_map(|n| n.text()).collect();
         assert!(exts.contains(&SECDNS) && exts.contains(&RGP) && exts.contains(&PTDOMAIN), "{exts:?}");
+    }
+
+    /// `<command>` of a frame whose verb element is `verb` with `object` inside.
+    fn frame(verb: &str, object: &str) -> String {
+        format!("<epp xmlns=\"{EPP}\"><command><{verb}>{object}</{verb}><clTRID>t-1</clTRID></command></epp>")
+    }
+
+    fn selected(text: &str) -> Result<Command, u16> {
+        let doc = xml::parse(text).expect("well-formed");
+        let command = child(doc.root_element(), EPP, "command").expect("command");
+        select(command).map(|(c, _, _)| c).map_err(|a| a.code)
+    }
+
+    #[test]
+    fn every_listed_command_is_dispatched_and_nothing_else() {
+        let mut seen = std::collections::HashSet::new();
+        for (name, command) in COMMANDS {
+            assert!(seen.insert(*command), "{name} listed twice");
+            let text = match name.split_once(':') {
+                None => frame(name, ""),
+                Some(("domain", verb)) => frame(verb, &format!("<domain:{verb} xmlns:domain=\"{DOMAIN}\"/>")),
+                Some(("contact", verb)) => frame(verb, &format!("<contact:{verb} xmlns:contact=\"{CONTACT}\"/>")),
+                Some(_) => panic!("{name}: an object the dispatcher does not know"),
+            };
+            assert_eq!(selected(&text), Ok(*command), "{name}");
+        }
+        assert_eq!(command_names().count(), COMMANDS.len());
+        // What is not listed is refused with the codes it always had.
+        let host = "urn:ietf:params:xml:ns:host-1.0";
+        let refused = [
+            (frame("transfer", &format!("<contact:transfer xmlns:contact=\"{CONTACT}\"/>")), 2101),
+            (frame("renew", &format!("<contact:renew xmlns:contact=\"{CONTACT}\"/>")), 2101),
+            (frame("info", &format!("<host:info xmlns:host=\"{host}\"/>")), 2307),
+            (frame("info", "<x:info xmlns:x=\"urn:example:other\"/>"), 2307),
+            (frame("frobnicate", ""), 2000),
+            (frame("info", ""), 2003),
+        ];
+        for (text, code) in refused {
+            assert_eq!(selected(&text), Err(code), "{text}");
+        }
     }
 
     #[test]

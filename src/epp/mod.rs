@@ -8,3 +8,10 @@ pub mod exec;
 pub mod pt;
 pub mod server;
 pub mod xml;
+
+/// Every EPP command the server answers (besides `<hello>`): the session's own (`login`,
+/// `logout`) and those `exec` dispatches (`domain:info`, ..., `poll`). The authorization matrix
+/// test (tests/it/authz.rs) covers exactly these.
+pub fn commands() -> Vec<&'static str> {
+    server::SESSION_COMMANDS.iter().copied().chain(exec::command_names()).collect()
+}

@@ -29,8 +29,14 @@ use crate::registry::{LoginRefusal, Registry};
 pub const FRAME_MAX: usize = 64 * 1024;
 /// Seconds to complete the TLS handshake.
 const HANDSHAKE_SECS: u64 = 10;
+
 /// Seconds to take a response: a client that does not read is dropped.
 const WRITE_SECS: u64 = 30;
+
+const LOGIN: &str = "login";
+const LOGOUT: &str = "logout";
+/// The commands the session answers itself (every other one goes to `exec::command`).
+pub const SESSION_COMMANDS: &[&str] = &[LOGIN, LOGOUT];
 
 /// One live session, for the admin UI.
 #[derive(Debug, Clone)]
@@ -408,8 +414,8 @@ async fn answer_frame(
     }
     let verb = xml::first_element(command).map(|v| v.tag_name().name()).unwrap_or("");
     let answer = match verb {
-        "login" => login(registry, settings, session, live, command, peer).await,
-        "logout" => match live.take() {
+        LOGIN => login(registry, settings, session, live, command, peer).await,
+        LOGOUT => match live.take() {
             Some(l) => {
                 book().close(l.book_id);
                 session.registrar = None;

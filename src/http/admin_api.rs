@@ -1,30 +1,30 @@
 //! The admin JSON API for operators' scripts (CONTRACT.md section 5), with HTTP Basic auth of
-//! an admin-UI user. `admin` may do everything; `support` may read (and, later, lift WHOIS
-//! suspensions).
+//! an admin-UI user. `admin` may do everything; `support` may read and lift WHOIS suspensions.
+//! A change sent by a browser from a page of another site is refused (`cross_site`).
 
+use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use base64::Engine;
 use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::routes::{Routes, delete, get, post};
 use crate::clock::ClockKind;
 use crate::model::{Actor, Role, User};
 use crate::registry::Code;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/clock", get(clock))
         .route("/clock/advance", post(advance))
         .route("/lifecycle/run", post(lifecycle_run))
         .route("/stats", get(stats))
         .route("/whois/suspensions", get(suspensions))
-        .route("/whois/suspensions/{ip}", axum::routing::delete(lift))
+        .route("/whois/suspensions/{ip}", delete(lift))
         .route("/zone/export", post(zone_export))
 }
 
@@ -83,6 +83,9 @@ impl FromRequestParts<AppState> for BasicUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if cross_site(parts) {
+            return Err(ApiError::new(Code::Forbidden, "a change from a page of another site is refused"));
+        }
         let unauthorized = || ApiError::new(Code::Unauthorized, "send HTTP Basic credentials of an admin-UI user");
         let encoded = parts
             .headers
@@ -121,6 +124,21 @@ impl FromRequestParts<AppState> for BasicUser {
             }
         }
     }
+}
+
+/// Whether a change (not GET or HEAD) comes from a page of another site. A browser sends the
+/// HTTP Basic credentials it remembers for this site with any request to it, a form posted from
+/// elsewhere included (a `text/plain` form can even carry JSON), and sends `Origin` with every
+/// such POST or DELETE; scripts send no `Origin`. So a change whose `Origin` is not this site
+/// is refused, before the credentials are looked at.
+fn cross_site(parts: &Parts) -> bool {
+    if parts.method == axum::http::Method::GET || parts.method == axum::http::Method::HEAD {
+        return false;
+    }
+    let Some(origin) = parts.headers.get(header::ORIGIN) else { return false };
+    let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, h)| h);
+    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    origin_host.is_none() || origin_host != host
 }
 
 fn clock_json(s: &AppState) -> serde_json::Value {

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod lockout;
 pub mod public;
 pub mod rdap;
+pub mod routes;
 pub mod tls;
 
 use std::time::Duration;
@@ -16,13 +17,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::limits::{HTTP_CONCURRENCY_MAX, HTTP_REQUEST_TIMEOUT_MS};
 use crate::registry::{Code, Registry};
 use error::ApiError;
+use routes::{Route, Routes, get};
 
 /// Requests per key (a registrar id) under a rate limit.
 pub type KeyedLimiter = governor::DefaultKeyedRateLimiter<String>;
@@ -90,27 +91,41 @@ pub fn app_with(registry: Registry, guard: std::sync::Arc<crate::abuse::Guard>) 
     };
     let rdap_notices = std::sync::Arc::new(rdap::Notices::new(registry.settings()));
     let state = AppState(std::sync::Arc::new(Shared { registry, api_limiter, guard, mailer, rdap_notices }));
-    let app = Router::new()
-        .nest("/api/v1", api::router())
-        .nest("/admin/api", admin_api::router())
-        .nest("/admin", admin::router())
-        .route("/admin/", axum::routing::get(admin::dashboard))
-        .merge(public::router())
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_millis(HTTP_REQUEST_TIMEOUT_MS),
-        ));
-    // RDAP's handlers never wait (a lookup is a read of a snapshot in memory or the page cache),
-    // so a timeout could not interrupt them: they are merged after the timeout layer and skip
-    // its timer, which is a measurable share of a lookup's cost.
-    app.merge(rdap::router())
+    routes()
+        .into_router()
         .fallback(not_found)
         .with_state(state)
         .layer(GlobalConcurrencyLimitLayer::new(HTTP_CONCURRENCY_MAX))
         .layer(axum::extract::DefaultBodyLimit::max(crate::limits::API_BODY_BYTES_MAX))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Every route of the application with its handler: the one place the routers are put together.
+fn routes() -> Routes {
+    Routes::new()
+        .nest("/api/v1", api::router())
+        .nest("/admin/api", admin_api::router())
+        .nest("/admin", admin::router())
+        .route("/admin/", get(admin::dashboard))
+        .merge(public::router())
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .map_router(|r| {
+            r.layer(TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_millis(HTTP_REQUEST_TIMEOUT_MS),
+            ))
+        })
+        // RDAP's handlers never wait (a lookup is a read of a snapshot in memory or the page
+        // cache), so a timeout could not interrupt them: they are merged after the timeout layer
+        // and skip its timer, which is a measurable share of a lookup's cost.
+        .merge(rdap::router())
+}
+
+/// Every (method, path pattern) the application serves, recorded by the code that builds its
+/// router (`routes()`, which `app_with` serves): the authorization matrix test's source.
+pub fn route_table() -> Vec<Route> {
+    routes().table().to_vec()
 }
 
 /// On every answer: no content sniffing, no full URL (with a name or a query) in the Referer of

@@ -7,11 +7,10 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 
 use askama::Template;
+use axum::Json;
 use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
@@ -19,11 +18,12 @@ use sha2::Sha256;
 use super::AppState;
 use super::extract::query_values;
 use super::rdap::PeerIp;
+use super::routes::{Routes, get};
 use crate::model::Actor;
 use crate::registry::CheckResult;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/", get(page))
         .route("/static/{file}", get(static_file))
         .route("/api/public/availability", get(availability))

@@ -7,16 +7,15 @@
 
 use std::net::IpAddr;
 
-use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::get;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::routes::{Routes, get};
 use super::tls::ClientAddr;
 use crate::abuse::Verdict;
 use crate::directory::{self, Lookup, PublicRecord};
@@ -24,8 +23,8 @@ use crate::model::{QueryOutcome, Status};
 
 /// RDAP's routes, at their full paths (merged into the application rather than nested: a nested
 /// router rewrites every request's URI on this, the busiest, path).
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/rdap/domain/{name}", get(domain))
         .route("/rdap/nameserver/{name}", get(nameserver))
         .route("/rdap/entity/{handle}", get(entity))

@@ -5,6 +5,7 @@
 
 mod admin;
 mod api;
+mod authz;
 mod binary;
 mod common;
 mod contact;

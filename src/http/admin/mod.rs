@@ -14,24 +14,31 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 
 use super::AppState;
 use super::lockout::Lockout;
+use super::routes::{Routes, get, post};
 use crate::model::{Role, Session, User};
 pub use pages::dashboard;
 pub use text::Tr;
 
+/// The form actions of the admin UI: (the route that takes them, the `action` values it runs).
+/// The authorization matrix test (tests/it/authz.rs) covers exactly these.
+pub const ACTIONS: &[(&str, &[&str])] = &[
+    ("/admin/domains/{name}/action", pages::DOMAIN_ACTIONS),
+    ("/admin/registrars/{id}/action", pages::REGISTRAR_ACTIONS),
+    ("/admin/users", pages::USER_ACTIONS),
+];
+
 pub const COOKIE: &str = "nicbox_admin";
 pub const LANG_COOKIE: &str = "nicbox_lang";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/", get(pages::dashboard))
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/logout", post(pages::logout))

@@ -474,6 +474,21 @@ pub struct DomainAction {
     note: String,
 }
 
+/// The actions of the domain page's forms (`domain_action` runs only these).
+pub const DOMAIN_ACTIONS: &[&str] = &[
+    "lock",
+    "unlock",
+    "hold",
+    "unhold",
+    "delete",
+    "restore",
+    "accept",
+    "refuse",
+    "accept_registrant",
+    "refuse_registrant",
+    "ns_check",
+];
+
 pub async fn domain_action(
     State(s): State<AppState>,
     a: Admin,
@@ -484,6 +499,9 @@ pub async fn domain_action(
         return r;
     }
     let to = format!("/admin/domains/{}", enc(&name));
+    if !DOMAIN_ACTIONS.contains(&f.action.as_str()) {
+        return back(&to, Err("unknown action".into()));
+    }
     let lock = vec![Status::ServerUpdateProhibited, Status::ServerDeleteProhibited, Status::ServerTransferProhibited];
     let r = &s.registry;
     let actor = a.actor();
@@ -683,6 +701,9 @@ fn form_fingerprint(text: &str) -> Result<[u8; 32], String> {
     }
 }
 
+/// The actions of the registrar page's forms (`registrar_action` runs only these).
+pub const REGISTRAR_ACTIONS: &[&str] = &["credit", "edit", "prices", "rotate", "epp_password", "epp_pin", "epp_unpin"];
+
 pub async fn registrar_action(
     State(s): State<AppState>,
     a: Admin,
@@ -693,6 +714,9 @@ pub async fn registrar_action(
         return r;
     }
     let to = format!("/admin/registrars/{}", enc(&id));
+    if !REGISTRAR_ACTIONS.contains(&f.action.as_str()) {
+        return back(&to, Err("unknown action".into()));
+    }
     let r = &s.registry;
     let result: Result<String, String> = match f.action.as_str() {
         "credit" => match f.amount_cents.trim().parse::<i64>() {
@@ -1209,9 +1233,15 @@ pub struct UserForm {
     role: String,
 }
 
+/// The actions of the users page's forms (`user_action` runs only these).
+pub const USER_ACTIONS: &[&str] = &["create", "disable", "enable"];
+
 pub async fn user_action(State(s): State<AppState>, a: Admin, Form(f): Form<UserForm>) -> Response {
     if let Err(r) = a.check(&f.csrf, true) {
         return r;
+    }
+    if !USER_ACTIONS.contains(&f.action.as_str()) {
+        return back("/admin/users", Err("unknown action".into()));
     }
     let r = &s.registry;
     match f.action.as_str() {

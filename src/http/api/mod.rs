@@ -1,19 +1,19 @@
 //! The registrar API (CONTRACT.md section 3): JSON over HTTP under `/api/v1`, bearer keys,
-//! problem+json errors. `ROUTES` lists every route; the OpenAPI document (`openapi.json`,
-//! served at `/api/v1/openapi.json`) is checked against it by a test.
+//! problem+json errors. The OpenAPI document (`openapi.json`, served at `/api/v1/openapi.json`) is
+//! checked against the routes of `router()` by a test.
 
 pub mod views;
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::json;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Authed, NoBody, Posted, query_values};
+use super::routes::{Routes, delete, get, post};
 use crate::limits::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 use crate::model::Status;
 use crate::registry::{
@@ -21,35 +21,11 @@ use crate::registry::{
 };
 use views::{ContactView, DomainView, HistoryView};
 
-/// Every route of the API as (method, path in OpenAPI form).
-pub const ROUTES: &[(&str, &str)] = &[
-    ("get", "/openapi.json"),
-    ("get", "/account"),
-    ("get", "/domains/check"),
-    ("get", "/contacts"),
-    ("post", "/contacts"),
-    ("get", "/contacts/{handle}"),
-    ("patch", "/contacts/{handle}"),
-    ("get", "/domains"),
-    ("post", "/domains"),
-    ("get", "/domains/{name}"),
-    ("patch", "/domains/{name}"),
-    ("get", "/domains/{name}/history"),
-    ("delete", "/domains/{name}"),
-    ("post", "/domains/{name}/renew"),
-    ("post", "/domains/{name}/transfer"),
-    ("post", "/domains/{name}/restore"),
-    ("post", "/domains/{name}/registrant"),
-    ("post", "/domains/{name}/auth-code"),
-    ("get", "/poll"),
-    ("delete", "/poll/{id}"),
-];
-
-/// The OpenAPI 3 document, kept in step with `ROUTES` by a test.
+/// The OpenAPI 3 document, kept in step with the routes of `router()` by a test.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/openapi.json", get(openapi))
         .route("/account", get(account))
         .route("/domains/check", get(check))
@@ -64,7 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/domains/{name}/registrant", post(domain_registrant))
         .route("/domains/{name}/auth-code", post(domain_auth_code))
         .route("/poll", get(poll_list))
-        .route("/poll/{id}", axum::routing::delete(poll_ack))
+        .route("/poll/{id}", delete(poll_ack))
 }
 
 async fn openapi() -> Response {
