@@ -16,6 +16,7 @@ pub mod directory;
 pub mod dns;
 pub mod epp;
 pub mod http;
+pub mod jobs;
 pub mod limits;
 pub mod mail;
 pub mod model;

@@ -60,6 +60,10 @@ pub const POLL_MESSAGES_MAX: usize = 10_000;
 pub const POLL_PAGE_MAX: usize = 50;
 /// Seconds between runs of the lifecycle job (it also runs when a lab clock moves).
 pub const LIFECYCLE_INTERVAL_SECS: u64 = 60;
+/// A background job that fails waits twice as long before each next attempt, up to this; its
+/// error is logged at most once per `JOB_ERROR_LOG_EVERY` (`jobs::Failures`).
+pub const JOB_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+pub const JOB_ERROR_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 /// Nameserver check: time to wait for one answer (UDP or TCP), the whole check of one domain,
 /// queries in flight over all checks, bytes of an answer read, domains checked per round.
 pub const NS_CHECK_QUERY_TIMEOUT_MS: u64 = 2_000;

@@ -186,14 +186,17 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
     let jobs_token = token.clone();
     let jobs_registry = registry.clone();
     let jobs = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(crate::limits::LIFECYCLE_INTERVAL_SECS));
+        let pace = Duration::from_secs(crate::limits::LIFECYCLE_INTERVAL_SECS);
+        let mut failures = crate::jobs::Failures::new("lifecycle");
+        let mut wait = Duration::ZERO;
         loop {
             tokio::select! {
                 _ = jobs_token.cancelled() => break,
-                _ = tick.tick() => {
-                    if let Err(e) = jobs_registry.run_lifecycle().await {
-                        tracing::error!(error = %e, "lifecycle job failed; it runs again at the next tick");
-                    }
+                _ = tokio::time::sleep(wait) => {
+                    wait = match jobs_registry.run_lifecycle().await {
+                        Ok(_) => { failures.succeeded(); pace }
+                        Err(e) => failures.failed("lifecycle job failed; it runs again later", &e, pace),
+                    };
                 }
             }
         }

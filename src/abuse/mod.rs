@@ -297,6 +297,8 @@ struct Logged {
 /// queries a second, those wake-ups cost more than the log itself.
 async fn log_writer(registry: Registry, mut rx: mpsc::Receiver<Logged>) {
     let mut batch = Vec::with_capacity(LOG_BATCH_MAX);
+    // A failing store (a full disk) must not turn every block into a log line of its own.
+    let mut failures = crate::jobs::Failures::new("query log");
     loop {
         if rx.recv_many(&mut batch, LOG_BATCH_MAX).await == 0 {
             break; // every sender is gone and the queue is empty
@@ -309,8 +311,11 @@ async fn log_writer(registry: Registry, mut rx: mpsc::Receiver<Logged>) {
                 batch.push(e);
             }
         }
-        if let Err(e) = registry.log_queries(block_of(&mut batch)).await {
-            tracing::error!(error = %e, "could not write the query log");
+        match registry.log_queries(block_of(&mut batch)).await {
+            Ok(_) => failures.succeeded(),
+            Err(e) => {
+                failures.failed("could not write the query log", &e, Duration::ZERO);
+            }
         }
     }
 }

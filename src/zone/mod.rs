@@ -205,14 +205,17 @@ pub async fn run_publisher(registry: Registry, stop: impl std::future::Future<Ou
         return;
     }
     tokio::pin!(stop);
-    let mut tick = tokio::time::interval(Duration::from_secs(u64::from(minutes) * 60));
+    let pace = Duration::from_secs(u64::from(minutes) * 60);
+    let mut failures = crate::jobs::Failures::new("zone publication");
+    let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
             _ = &mut stop => return,
-            _ = tick.tick() => {
-                if let Err(e) = publish(&registry, None, None).await {
-                    tracing::error!(error = %e, "zone publication failed; it runs again at the next interval");
-                }
+            _ = tokio::time::sleep(wait) => {
+                wait = match publish(&registry, None, None).await {
+                    Ok(_) => { failures.succeeded(); pace }
+                    Err(e) => failures.failed("zone publication failed; it runs again later", &e, pace),
+                };
             }
         }
     }
@@ -226,41 +229,57 @@ pub async fn run_checker(registry: Registry, stop: impl std::future::Future<Outp
         Arc::new(crate::dns::check::CheckSettings::new(zs.check_port, zs.check_resolver, zs.check_allow_loopback));
     let permits = Arc::new(tokio::sync::Semaphore::new(crate::limits::NS_CHECK_CONCURRENCY_MAX));
     tokio::pin!(stop);
-    let mut tick = tokio::time::interval(Duration::from_secs(u64::from(zs.check_interval_secs)));
-    let mut full = false;
+    let pace = Duration::from_secs(u64::from(zs.check_interval_secs));
+    let mut failures = crate::jobs::Failures::new("nameserver checker");
+    let mut wait = Duration::ZERO;
     loop {
-        // A full round means more are waiting: the next round starts at once.
-        if !full {
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = tick.tick() => {}
-            }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(wait) => {}
         }
         let due = match registry.ns_checks_due(crate::limits::NS_CHECK_BATCH_MAX) {
             Ok(d) => d,
             Err(e) => {
-                tracing::error!(error = %e, "nameserver checker cannot read its queue");
+                wait = failures.failed("nameserver checker cannot read its queue", &e, pace);
                 continue;
             }
         };
-        full = due.len() >= crate::limits::NS_CHECK_BATCH_MAX;
+        let full = due.len() >= crate::limits::NS_CHECK_BATCH_MAX;
         let mut tasks = tokio::task::JoinSet::new();
         for d in due {
             let (reg, settings, permits) = (registry.clone(), settings.clone(), permits.clone());
             tasks.spawn(async move {
                 let servers = crate::dns::check::check_domain(&d.domain, &d.nameservers, &settings, &permits).await;
                 let passed = crate::dns::check::passed(&servers);
-                if let Err(e) = reg.record_ns_check(&d.domain, d.nameservers, servers, passed).await {
-                    tracing::error!(error = %e, domain = %d.domain, "cannot record a nameserver check");
-                }
+                reg.record_ns_check(&d.domain, d.nameservers, servers, passed).await.map_err(|e| (d.domain, e))
             });
         }
+        let mut round_failed = false;
         loop {
             tokio::select! {
                 _ = &mut stop => { tasks.abort_all(); return; }
-                r = tasks.join_next() => if r.is_none() { break },
+                r = tasks.join_next() => match r {
+                    None => break,
+                    Some(Ok(Err((domain, e)))) => {
+                        round_failed = true;
+                        failures.item_failed(&format!("cannot record the nameserver check of {domain}"), &e);
+                    }
+                    Some(_) => {}
+                },
             }
         }
+        // A full round means more are waiting: the next round starts at once, unless recording
+        // failed (the store refuses writes): then the checker backs off like any failing job.
+        wait = if round_failed {
+            failures.failed(
+                "nameserver checker cannot record its checks",
+                &"a check of the round was not recorded",
+                pace,
+            )
+        } else {
+            failures.succeeded();
+            if full { Duration::ZERO } else { pace }
+        };
     }
 }
 

@@ -351,6 +351,11 @@ impl Server {
         self.log.lock().unwrap().iter().any(|l| strip_ansi(l).contains(text))
     }
 
+    /// How many lines of the log so far contain `text`.
+    pub fn log_count(&self, text: &str) -> usize {
+        self.log.lock().unwrap().iter().filter(|l| strip_ansi(l).contains(text)).count()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)
     }

@@ -142,6 +142,14 @@ fn a_full_disk_pauses_writes_keeps_reads_and_resumes_by_itself() {
     assert_eq!(x.rcode, "NOERROR", "AXFR on a full disk: {}", x.error);
     assert!(x.records.len() > 1000, "the whole zone: {} records", x.records.len());
     assert!(server.logged("writes are paused"), "the log says writes are paused");
+    // The query log cannot be written either: more queries, a few seconds, and still at most
+    // one line about it (jobs::Failures), not one per block.
+    for _ in 0..20 {
+        whois_client(server.whois, "antes-do-disco-cheio.pt");
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let lines = server.log_count("could not write the query log");
+    assert_eq!(lines, 1, "a failing query log: one error line in a few seconds, not one per block");
 
     // Space again: writing resumes without a restart.
     std::fs::remove_file(&filler).unwrap();
