@@ -19,5 +19,6 @@ mod lifecycle;
 mod openapi;
 mod rdap;
 mod secondary;
+mod tlsreload;
 mod whois;
 mod zone;
