@@ -31,20 +31,23 @@ struct Lab {
 /// The demo, started once to be created, then again with `[http]` serving HTTPS from
 /// `https/cert.pem` and `https/key.pem` (copies of the demo's EPP server certificate).
 fn lab() -> Lab {
+    lab_with("")
+}
+
+/// [`lab`] with `epp_extra` lines in `[epp]` (`epp/client-ca.pem` is a copy of the demo's CA).
+fn lab_with(epp_extra: &str) -> Lab {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     drop(start_demo(&data, dir.path()));
     std::fs::create_dir_all(data.join("https")).unwrap();
     std::fs::copy(data.join("epp/server.pem"), data.join("https/cert.pem")).unwrap();
     std::fs::copy(data.join("epp/server-key.pem"), data.join("https/key.pem")).unwrap();
+    std::fs::copy(data.join("epp/ca.pem"), data.join("epp/client-ca.pem")).unwrap();
     let config = data.join("nicbox.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     let (head, rest) = text.split_once("[http]\n").expect("an [http] table");
-    std::fs::write(
-        &config,
-        format!("{head}[http]\ntls_cert = \"https/cert.pem\"\ntls_key = \"https/key.pem\"\n{rest}"),
-    )
-    .unwrap();
+    let text = format!("{head}[http]\ntls_cert = \"https/cert.pem\"\ntls_key = \"https/key.pem\"\n{rest}");
+    std::fs::write(&config, text.replace("[epp]\n", &format!("[epp]\n{epp_extra}"))).unwrap();
     let server = start_demo(&data, dir.path());
     assert!(server.logged("listening protocol=https"), "{:?}", server.log.lock().unwrap());
     let creds: Value =
@@ -91,18 +94,25 @@ impl Lab {
 
     /// SIGHUP, then waits until both listeners have logged the outcome of their reload.
     fn hup(&self, expect: &str) {
-        let before = self.count(expect);
+        self.hup_each(&[(expect, 2)]);
+    }
+
+    /// SIGHUP, then waits until each text has been logged `n` more times.
+    fn hup_each(&self, expect: &[(&str, usize)]) {
+        let before: Vec<usize> = expect.iter().map(|(e, _)| self.count(e)).collect();
         unsafe {
             libc::kill(self.server.child.id() as i32, libc::SIGHUP);
         }
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.count(expect) < before + 2 {
-            assert!(
-                Instant::now() < deadline,
-                "no `{expect}` twice after SIGHUP: {:?}",
-                self.server.log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        for ((text, n), before) in expect.iter().zip(before) {
+            while self.count(text) < before + n {
+                assert!(
+                    Instant::now() < deadline,
+                    "no `{text}` {n} times after SIGHUP: {:?}",
+                    self.server.log.lock().unwrap()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 
@@ -291,4 +301,40 @@ fn only_tls_1_2_and_newer_are_spoken() {
             assert!(text.contains("SSL alert number"), "{name} {version}: refused by the server: {text}");
         }
     }
+}
+
+#[test]
+fn the_epp_client_ca_is_reloaded_on_sighup_too() {
+    let mut lab = lab_with("client_ca = \"epp/client-ca.pem\"\n");
+    let received = Arc::new(Received::default());
+    let client_ca = lab.data.join("epp/client-ca.pem");
+    let demo_ca = std::fs::read_to_string(&client_ca).unwrap();
+    let mut session = Raw::connect(lab.server.epp(), lab.epp_client(), received.clone()).unwrap();
+    assert_eq!(code(&session.login(&lab.registrars[0], &[])), 1000);
+
+    // Another CA: certificates of the demo's CA no longer get through the handshake; the session
+    // opened before goes on.
+    let (other, _) = test_pki().unwrap();
+    std::fs::write(&client_ca, &other.ca_cert_pem).unwrap();
+    lab.hup("TLS certificate reloaded");
+    assert!(
+        Raw::connect(lab.server.epp(), lab.epp_client(), received.clone()).is_err(),
+        "a client certificate of a CA no longer trusted is refused"
+    );
+    assert_eq!(check(&mut session, "reload-ca.pt"), 1000);
+
+    // A client CA file that is not one: EPP keeps the CA it has (HTTPS reloads its own files).
+    std::fs::write(&client_ca, "no CA here\n").unwrap();
+    lab.hup_each(&[("TLS reload failed: keeping the previous certificate", 1), ("TLS certificate reloaded", 1)]);
+    lab.alive();
+    assert!(lab.server.logged("client-ca.pem: no certificate in the file"), "{:?}", lab.server.log.lock().unwrap());
+    assert!(Raw::connect(lab.server.epp(), lab.epp_client(), received.clone()).is_err(), "still the other CA");
+
+    // The demo's CA again: new connections log in.
+    std::fs::write(&client_ca, &demo_ca).unwrap();
+    lab.hup("TLS certificate reloaded");
+    let mut fresh = Raw::connect(lab.server.epp(), lab.epp_client_of(1), received.clone()).unwrap();
+    assert_eq!(code(&fresh.login(&lab.registrars[1], &[])), 1000);
+    assert_eq!(check(&mut session, "reload-ca.pt"), 1000, "the first session outlived both reloads");
+    received.validate();
 }
