@@ -2,7 +2,9 @@
 //! big-endian length (header included) and XML, a greeting on connect, then one command at a
 //! time. Every bound is here: connections at once, handshake time, frame size, time to log in,
 //! idle time, commands per second, sessions per registrar, failed logins per registrar and per
-//! address. A slow or hostile client holds only its own task.
+//! address. A slow or hostile client holds only its own task. The TLS configuration is taken
+//! per accepted connection from a `crate::tls::Reloadable` (SIGHUP: new certificate, key and
+//! client CA for new connections; open sessions keep theirs).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
