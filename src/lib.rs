@@ -24,5 +24,6 @@ pub mod policy;
 pub mod registry;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod whois;
 pub mod zone;

@@ -1,5 +1,6 @@
 //! Serving: bind every listener, log `listening protocol=... addr=...`, run until SIGTERM or
-//! SIGINT, then stop accepting, let requests in flight finish, and close the database.
+//! SIGINT, then stop accepting, let requests in flight finish, and close the database. SIGHUP
+//! reloads the TLS certificates from their files (`crate::tls`) and serves on.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use crate::config::Settings;
 use crate::http::tls::ClientAddr;
 use crate::limits::SHUTDOWN_GRACE_SECS;
 use crate::registry::Registry;
+use crate::tls::Reloadable;
 
 /// A tiny cancellation token: a watch channel that flips once (no extra crate needed).
 mod tokio_util_shim {
@@ -38,13 +40,15 @@ mod tokio_util_shim {
     }
 }
 
-/// SIGTERM and SIGINT handlers, installed before the server says it listens, so that a
-/// supervisor may stop it as soon as it has said so.
+/// SIGTERM, SIGINT and SIGHUP handlers, installed before the server says it listens, so that a
+/// supervisor may stop it (or ask it to reload) as soon as it has said so.
 pub struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -52,21 +56,31 @@ impl Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+                hup: signal(SignalKind::hangup())?,
+            })
         }
         #[cfg(not(unix))]
         Ok(Signals {})
     }
 
-    /// Waits for SIGTERM or SIGINT.
-    pub async fn wait(mut self) {
+    /// Waits for SIGTERM or SIGINT; each SIGHUP meanwhile calls `on_hup` (and does not stop).
+    pub async fn wait(mut self, on_hup: impl Fn()) {
         #[cfg(unix)]
-        tokio::select! {
-            _ = self.term.recv() => {},
-            _ = self.int.recv() => {},
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => break,
+                _ = self.int.recv() => break,
+                _ = self.hup.recv() => on_hup(),
+            }
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        {
+            let _ = &on_hup;
+            let _ = tokio::signal::ctrl_c().await;
+        }
         tracing::info!("shutting down: no new connections, finishing requests in flight");
     }
 }
@@ -76,19 +90,22 @@ pub struct Bound {
     pub http_addr: SocketAddr,
     pub whois: TcpListener,
     pub whois_addr: SocketAddr,
-    /// Present when the HTTP listener speaks HTTPS only.
-    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// Present when the HTTP listener speaks HTTPS only (reloaded on SIGHUP).
+    pub tls: Option<std::sync::Arc<Reloadable>>,
     /// The hidden primary's TCP and UDP sockets, when `[dns]` is configured.
     pub dns: Option<(TcpListener, tokio::net::UdpSocket, SocketAddr)>,
     /// The EPP listener and its TLS configuration, when `[epp]` is configured.
-    pub epp: Option<(TcpListener, std::sync::Arc<tokio_rustls::rustls::ServerConfig>, SocketAddr)>,
+    pub epp: Option<(TcpListener, std::sync::Arc<Reloadable>, SocketAddr)>,
 }
 
 /// Binds the listeners named by the settings (port 0 gives a free port, logged) and loads the
 /// TLS certificate when one is configured.
 pub async fn bind(settings: &Settings) -> Result<Bound, String> {
     let tls = match &settings.http.tls {
-        Some((cert, key)) => Some(crate::http::tls::server_config(cert, key)?),
+        Some((cert, key)) => {
+            let (cert, key) = (cert.clone(), key.clone());
+            Some(Reloadable::new("https", move || crate::http::tls::server_config(&cert, &key))?)
+        }
         None => None,
     };
     let http = TcpListener::bind(settings.http.listen)
@@ -110,7 +127,8 @@ pub async fn bind(settings: &Settings) -> Result<Bound, String> {
     };
     let epp = match &settings.epp {
         Some(e) => {
-            let config = crate::epp::server::tls_config(e)?;
+            let files = e.clone();
+            let config = Reloadable::new("epp", move || crate::epp::server::tls_config(&files))?;
             let l = TcpListener::bind(e.listen).await.map_err(|err| format!("epp.listen {}: {err}", e.listen))?;
             let addr = l.local_addr().map_err(|e| e.to_string())?;
             Some((l, config, addr))
@@ -123,6 +141,9 @@ pub async fn bind(settings: &Settings) -> Result<Bound, String> {
 /// Serves until a shutdown signal, then closes the registry. Returns once the database is closed.
 pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
     let signals = Signals::install()?;
+    // What SIGHUP reloads: the certificates (and EPP's client CA) of every TLS listener.
+    let reloadable: Vec<std::sync::Arc<Reloadable>> =
+        bound.tls.iter().chain(bound.epp.as_ref().map(|(_, c, _)| c)).cloned().collect();
     let token = CancellationToken::new();
     let guard = crate::abuse::Guard::start(registry.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let log_task = guard.take_log_task();
@@ -210,7 +231,22 @@ pub async fn serve(registry: Registry, bound: Bound) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
-    signals.wait().await;
+    signals
+        .wait(|| {
+            if reloadable.is_empty() {
+                tracing::info!("SIGHUP: no TLS listener, nothing to reload");
+                return;
+            }
+            tracing::info!("SIGHUP: reloading the TLS certificates");
+            let list = reloadable.clone();
+            // Reading files and parsing keys: off the async threads.
+            tokio::task::spawn_blocking(move || {
+                for r in &list {
+                    r.reload();
+                }
+            });
+        })
+        .await;
     token.cancel();
     for t in zone_tasks {
         let _ = tokio::time::timeout(Duration::from_secs(SHUTDOWN_GRACE_SECS), t).await;

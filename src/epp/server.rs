@@ -2,7 +2,9 @@
 //! big-endian length (header included) and XML, a greeting on connect, then one command at a
 //! time. Every bound is here: connections at once, handshake time, frame size, time to log in,
 //! idle time, commands per second, sessions per registrar, failed logins per registrar and per
-//! address. A slow or hostile client holds only its own task.
+//! address. A slow or hostile client holds only its own task. The TLS configuration is taken
+//! per accepted connection from a `crate::tls::Reloadable` (SIGHUP: new certificate, key and
+//! client CA for new connections; open sessions keep theirs).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -115,13 +117,15 @@ impl Book {
         }
     }
 
-    /// Minutes left of a lock-out for any of `keys`, if one has reached `max` failures.
+    /// Seconds left (at least 1) of a lock-out for any of `keys`, if one has reached `max`
+    /// failures within `window`.
     fn locked(&self, keys: &[String], max: u32, window: Duration) -> Option<u64> {
         let f = self.failures.lock().ok()?;
         keys.iter()
             .filter_map(|k| f.get(k))
-            .filter(|(n, start)| *n >= max && start.elapsed() < window)
-            .map(|(_, start)| (window - start.elapsed()).as_secs().div_ceil(60).max(1))
+            .filter(|(n, _)| *n >= max)
+            .filter_map(|(_, start)| window.checked_sub(start.elapsed()))
+            .map(|left| left.as_secs_f64().ceil().max(1.0) as u64)
             .max()
     }
 
@@ -197,20 +201,9 @@ impl rustls::server::danger::ClientCertVerifier for PinnedClients {
 /// The rustls configuration: the server's certificate, TLS 1.2 and 1.3 only, a client
 /// certificate required (chaining to `client_ca` when set, else any, to be matched at login).
 pub fn tls_config(s: &EppSettings) -> Result<Arc<ServerConfig>, String> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let read_certs = |p: &std::path::Path| -> Result<Vec<CertificateDer<'static>>, String> {
-        let v: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(p)
-            .map_err(|e| format!("{}: {e}", p.display()))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("{}: {e}", p.display()))?;
-        if v.is_empty() {
-            return Err(format!("{}: no certificate in the file", p.display()));
-        }
-        Ok(v)
-    };
+    use crate::tls::{read_certs, read_key};
     let certs = read_certs(&s.tls_cert)?;
-    let key = PrivateKeyDer::from_pem_file(&s.tls_key).map_err(|e| format!("{}: {e}", s.tls_key.display()))?;
+    let key = read_key(&s.tls_key)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> = match &s.client_ca {
         Some(ca) => {
@@ -229,7 +222,7 @@ pub fn tls_config(s: &EppSettings) -> Result<Arc<ServerConfig>, String> {
         .map_err(|e| e.to_string())?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
-        .map_err(|e| format!("epp certificate and key: {e}"))?;
+        .map_err(|e| crate::tls::pair_error(&e, &s.tls_cert, &s.tls_key))?;
     Ok(Arc::new(config))
 }
 
@@ -237,11 +230,10 @@ pub fn tls_config(s: &EppSettings) -> Result<Arc<ServerConfig>, String> {
 pub async fn serve(
     registry: Registry,
     settings: EppSettings,
-    config: Arc<ServerConfig>,
+    config: Arc<crate::tls::Reloadable>,
     listener: TcpListener,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(config);
     let permits = Arc::new(Semaphore::new(settings.max_connections as usize));
     let settings = Arc::new(settings);
     tokio::pin!(stop);
@@ -267,7 +259,9 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "EPP: cannot set TCP_NODELAY");
         }
-        let (registry, settings, acceptor) = (registry.clone(), settings.clone(), acceptor.clone());
+        // The configuration of this moment: a reload (SIGHUP) changes later handshakes only.
+        let acceptor = TlsAcceptor::from(config.current());
+        let (registry, settings) = (registry.clone(), settings.clone());
         tokio::spawn(async move {
             let _permit = permit;
             let hs = tokio::time::timeout(Duration::from_secs(HANDSHAKE_SECS), acceptor.accept(stream)).await;
@@ -479,12 +473,16 @@ async fn login(
         .unwrap_or_default();
     let window = Duration::from_secs(u64::from(settings.failed_login_minutes) * 60);
     let keys = [format!("registrar:{id}"), format!("address:{}", origin(peer.ip()))];
-    if let Some(minutes) = book().locked(&keys, settings.failed_logins, window) {
-        tracing::warn!(registrar = %id, %peer, "EPP login refused: too many failed logins");
+    // Locked out: 2502 (a limit exceeded, the session closes; EPP.md), saying how long to wait.
+    if let Some(secs) = book().locked(&keys, settings.failed_logins, window) {
+        tracing::warn!(registrar = %id, %peer, retry_in_secs = secs, "EPP login refused: too many failed logins");
         return Answer::fail(
-            2501,
+            2502,
             "Too many failed logins",
-            format!("{} failed logins: try again in {minutes} minutes", settings.failed_logins),
+            format!(
+                "too many failed logins ({} within {} minutes); retry in {secs} s",
+                settings.failed_logins, settings.failed_login_minutes
+            ),
         )
         .closing();
     }

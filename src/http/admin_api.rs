@@ -105,8 +105,8 @@ impl FromRequestParts<AppState> for BasicUser {
             .map(|c| c.0.0.ip())
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
         // The same throttle as the sign-in form: 5 failures per user or address, 15 minutes.
-        if crate::http::admin::throttled(name, ip) {
-            return Err(ApiError::rate_limited(900));
+        if let Some(secs) = crate::http::admin::throttled(name, ip) {
+            return Err(ApiError::rate_limited(secs));
         }
         let (registry, name, password) = (state.registry.clone(), name.to_string(), password.to_string());
         // argon2 takes tens of milliseconds: off the async threads.

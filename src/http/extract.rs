@@ -102,8 +102,8 @@ impl FromRequestParts<AppState> for Authed {
             .map(|c| format!("ip:{}", c.0.0.ip()))
             .into_iter()
             .collect();
-        if let Some(left) = bad_keys().blocked(&origin) {
-            return Err(ApiError::rate_limited(left.as_secs() + 1));
+        if let Some(secs) = bad_keys().retry_after(&origin) {
+            return Err(ApiError::rate_limited(secs));
         }
         let registrar = match state.registry.authenticate(key) {
             Ok(r) => r,

@@ -34,6 +34,17 @@ impl Lockout {
             .max()
     }
 
+    /// Whole seconds (at least 1, rounded up) until the first of `keys` that is locked out is
+    /// let in again: the value of a `Retry-After` header. None when none is locked out.
+    pub fn retry_after(&self, keys: &[String]) -> Option<u64> {
+        self.blocked(keys).map(|left| left.as_secs_f64().ceil().max(1.0) as u64)
+    }
+
+    /// How long a lock-out lasts at most.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+
     pub fn fail(&self, keys: &[String]) {
         let Ok(mut f) = self.failures.lock() else { return };
         if f.len() > KEYS_MAX {
@@ -70,6 +81,8 @@ mod tests {
         l.fail(std::slice::from_ref(&a));
         let left = l.blocked(std::slice::from_ref(&a)).expect("locked after 3");
         assert!(left <= Duration::from_millis(300));
+        assert_eq!(l.retry_after(std::slice::from_ref(&a)), Some(1), "rounded up to a whole second");
+        assert_eq!(l.retry_after(std::slice::from_ref(&b)), None);
         assert_eq!(l.blocked(std::slice::from_ref(&b)), None, "another key is not affected");
         std::thread::sleep(Duration::from_millis(350));
         assert_eq!(l.blocked(std::slice::from_ref(&a)), None, "the window ended");

@@ -2,7 +2,9 @@
 //! finished streams, plus the client address type both listeners report.
 //!
 //! Handshakes run in their own tasks with a timeout, so a client that connects and says nothing
-//! never holds up the others; at most `TLS_HANDSHAKES_MAX` run at once.
+//! never holds up the others; at most `TLS_HANDSHAKES_MAX` run at once. Each handshake uses the
+//! configuration current when its connection was accepted (`crate::tls::Reloadable`: SIGHUP
+//! reloads the certificate for new connections only).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,8 +13,6 @@ use std::time::Duration;
 
 use axum::extract::connect_info::Connected;
 use axum::serve::{IncomingStream, Listener};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
@@ -42,21 +42,16 @@ impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
 
 /// Loads a certificate chain and private key (PEM) into a rustls server configuration.
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("{}: {e}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate in the file", cert.display()));
-    }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let (cert_path, key_path) = (cert, key);
+    let certs = crate::tls::read_certs(cert)?;
+    let key = crate::tls::read_key(key)?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("certificate and key: {e}"))?;
+        .map_err(|e| crate::tls::pair_error(&e, cert_path, key_path))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -68,10 +63,9 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<TlsListener> {
+    pub fn new(tcp: TcpListener, config: Arc<crate::tls::Reloadable>) -> std::io::Result<TlsListener> {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(TLS_HANDSHAKES_MAX);
-        let acceptor = TlsAcceptor::from(config);
         let permits = Arc::new(Semaphore::new(TLS_HANDSHAKES_MAX));
         tokio::spawn(async move {
             loop {
@@ -87,7 +81,7 @@ impl TlsListener {
                 if tx.is_closed() {
                     break;
                 }
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                let (acceptor, tx) = (TlsAcceptor::from(config.current()), tx.clone());
                 tokio::spawn(async move {
                     let _permit = permit;
                     let hs =

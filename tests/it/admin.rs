@@ -58,9 +58,38 @@ async fn sign_in_needs_the_form_token_and_is_throttled_after_five_failures() {
         assert_eq!((status, cookie), (401, None), "attempt {i}");
         assert!(!body.contains(&password));
     }
-    // Throttled now: even the right password waits.
-    let (status, cookie, _) = post_login(&env, from, format!("username=maria&password={password}&token={t}")).await;
-    assert_eq!((status, cookie), (429, None));
+    // Throttled now: even the right password waits, told for how long (Retry-After, in seconds
+    // up to the 15-minute window, and in words on the page).
+    let window = nicbox::http::admin::lockout_window().as_secs();
+    let req = Request::builder()
+        .method("POST")
+        .uri("/admin/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .extension(ConnectInfo(ClientAddr(from.parse().unwrap())))
+        .body(Body::from(format!("username=maria&password={password}&token={t}")))
+        .unwrap();
+    let resp = env.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    assert!(resp.headers().get("set-cookie").is_none());
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().expect("Retry-After in seconds");
+    assert!((1..=window).contains(&retry), "Retry-After {retry}, window {window}");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let page = String::from_utf8_lossy(&bytes);
+    // The page is in Portuguese unless the browser asks for English.
+    assert!(page.contains("tente de novo dentro de") && page.contains(&format!("{retry} segundos")), "{page}");
+    // The admin API's Basic sign-in shares the throttle: 429 with the same wait.
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("maria:{password}"));
+    let req = Request::builder()
+        .uri("/admin/api/stats")
+        .header("authorization", format!("Basic {basic}"))
+        .extension(ConnectInfo(ClientAddr(from.parse().unwrap())))
+        .body(Body::empty())
+        .unwrap();
+    let resp = env.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    let api_retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=retry).contains(&api_retry), "Retry-After {api_retry} after {retry}");
     // Another user from another address is not held back.
     let (_, other) = env.registry.user_add("joao", Role::Support, Actor::System("test".into())).await.unwrap();
     let (status, _, _) =

@@ -375,26 +375,37 @@ fn epp_login_is_bound_to_pinned_certificates_and_throttled() {
     let renamed = Registrar { password: new_pw.into(), ..clone(a) };
     assert_eq!(code(&c.login(&renamed, &[])), 1000, "the new password works");
     assert_eq!(code(&c.command("<logout/>")), 1500);
-    // Wrong passwords: 2200, then the registrar is locked out for a while (2501).
+    // Wrong passwords: 2200, then the registrar is locked out for a while (2502, a limit
+    // exceeded), told how long to wait (the demo's window: 15 minutes), and the session closes.
     let mut c = connect(&d, 1, &received);
     let wrong = Registrar { password: "wrong-password".into(), ..clone(b) };
     let mut codes = Vec::new();
+    let wait = |r: &str| -> u64 {
+        let i = r.find("retry in ").unwrap_or_else(|| panic!("no wait in {r}")) + "retry in ".len();
+        let secs: u64 = r[i..].split(" s").next().unwrap().parse().unwrap();
+        assert!((1..=15 * 60).contains(&secs), "retry in {secs} s: {r}");
+        secs
+    };
     for _ in 0..6 {
         let r = c.login(&wrong, &[]);
         codes.push(code(&r));
-        if code(&r) == 2501 {
-            assert!(r.contains("failed logins"), "{r}");
+        if code(&r) == 2502 {
+            assert!(r.contains("too many failed logins"), "{r}");
+            wait(&r);
+            assert!(c.recv().is_err(), "the session is closed");
             break;
         }
     }
     assert!(codes.len() >= 5 && codes[..codes.len() - 1].iter().all(|c| *c == 2200), "{codes:?}");
-    assert_eq!(*codes.last().unwrap(), 2501, "{codes:?}");
+    assert_eq!(*codes.last().unwrap(), 2502, "{codes:?}");
     // Even the right password is refused while locked out.
     let mut c = connect(&d, 1, &received);
-    assert_eq!(code(&c.login(b, &[])), 2501);
+    let r = c.login(b, &[]);
+    assert_eq!(code(&r), 2502, "{r}");
+    wait(&r);
     // The address is locked out too: A's right password from it waits as well.
     let mut c = connect(&d, 0, &received);
-    assert_eq!(code(&c.login(a, &[])), 2501, "the address is locked out");
+    assert_eq!(code(&c.login(a, &[])), 2502, "the address is locked out");
     received.validate();
 }
 

@@ -20,5 +20,6 @@ mod lifecycle;
 mod openapi;
 mod rdap;
 mod secondary;
+mod tlsreload;
 mod whois;
 mod zone;

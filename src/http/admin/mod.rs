@@ -171,9 +171,15 @@ fn failures() -> &'static Lockout {
     F.get_or_init(|| Lockout::new(5, Duration::from_secs(15 * 60)))
 }
 
-/// Whether sign-in attempts for `user` from `ip` are currently throttled.
-pub fn throttled(user: &str, ip: IpAddr) -> bool {
-    failures().blocked(&[format!("user:{user}"), format!("ip:{ip}")]).is_some()
+/// Whether sign-in attempts for `user` from `ip` are currently throttled: the seconds until the
+/// lock-out ends (at least 1; for `Retry-After`), or None.
+pub fn throttled(user: &str, ip: IpAddr) -> Option<u64> {
+    failures().retry_after(&[format!("user:{user}"), format!("ip:{ip}")])
+}
+
+/// How long a sign-in lock-out lasts at most.
+pub fn lockout_window() -> Duration {
+    failures().window()
 }
 
 pub fn record_failure(user: &str, ip: IpAddr) {

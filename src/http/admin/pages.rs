@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Form, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -146,8 +146,12 @@ pub async fn login(
         );
     }
     let name: String = f.username.trim().chars().take(64).collect();
-    if super::throttled(&name, ip) {
-        return page(StatusCode::TOO_MANY_REQUESTS, tr.t("Too many failed attempts: wait 15 minutes."));
+    if let Some(secs) = super::throttled(&name, ip) {
+        let mut r = page(StatusCode::TOO_MANY_REQUESTS, &tr.wait_to_sign_in(secs));
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
     }
     let (registry, n, p) = (s.registry.clone(), name.clone(), f.password.chars().take(256).collect::<String>());
     let user =

@@ -18,6 +18,19 @@ impl Tr {
         if self.pt { "pt" } else { "en" }
     }
 
+    /// The sign-in page's refusal while locked out: how long to wait, in words.
+    pub fn wait_to_sign_in(&self, secs: u64) -> String {
+        let minutes = secs.div_ceil(60);
+        match (self.pt, minutes) {
+            (false, 1) => format!("Too many failed attempts: try again in {secs} seconds."),
+            (false, m) => format!("Too many failed attempts: try again in {m} minutes ({secs} seconds)."),
+            (true, 1) => format!("Demasiadas tentativas falhadas: tente de novo dentro de {secs} segundos."),
+            (true, m) => {
+                format!("Demasiadas tentativas falhadas: tente de novo dentro de {m} minutos ({secs} segundos).")
+            }
+        }
+    }
+
     pub fn t<'a>(&self, en: &'a str) -> &'a str {
         if !self.pt {
             return en;
@@ -46,7 +59,6 @@ impl Tr {
             "User name" => "Utilizador",
             "Password" => "Palavra-passe",
             "Wrong user name or password." => "Utilizador ou palavra-passe errados.",
-            "Too many failed attempts: wait 15 minutes." => "Demasiadas tentativas falhadas: aguarde 15 minutos.",
             "Registered domains" => "Domínios registados",
             "Registrations today" => "Registos hoje",
             "Registrations this month" => "Registos este mês",
