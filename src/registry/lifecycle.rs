@@ -616,6 +616,19 @@ impl Registry {
             if accept {
                 let mut new = old.clone();
                 new.clear(Status::PendingCreate);
+                // The name is registered now: the period asked for runs from here, not from the
+                // request (a review may outlast it; the job never looks at a domain in review, so
+                // an accepted domain would otherwise expire at once, a year paid for and lost).
+                // Found by the model-based test (tests/it/model.rs).
+                let periods = this.profile_for(&old)?.create_periods;
+                let years = periods
+                    .iter()
+                    .filter_map(|y| i32::try_from(*y).ok())
+                    .find(|y| old.created.add_years(*y) == old.expires);
+                new.expires = match years {
+                    Some(years) => now.add_years(years),
+                    None => old.expires.add_secs((now.0 - old.created.0).max(0)),
+                };
                 new.updated = now;
                 commit_domain(tx, this.policy(), &old, &mut new, "domain.create_accepted", now, &actor, 0)?;
                 poll(

@@ -877,6 +877,13 @@ async fn review_mode_registration() {
     assert!(has_status(&x, "pendingCreate") && !has_status(&x, "pendingDelete"), "{x}");
     assert_eq!(x["expires"], v["expires"]);
     assert_eq!(job(&env).await.examined, 0);
+    // Accepted at last, it gets the period it asked for from now, not what is left of it (here
+    // nothing: it would expire at the next run of the job).
+    let balance = env.balance(&key).await;
+    let d = env.registry.decide_registration("esperar.pt", true, "ok", system("test")).await.unwrap().unwrap();
+    assert_eq!(d.expires, env.registry.now().add_years(1));
+    assert_eq!(job(&env).await.examined, 0);
+    assert_eq!(env.balance(&key).await, balance, "nothing charged at acceptance");
 }
 
 // ---------------------------------------------------------------------------------------------
