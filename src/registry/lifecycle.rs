@@ -710,6 +710,20 @@ impl Registry {
             let Some(pending) = old.pending_registrant.clone().filter(|_| old.has(Status::PendingUpdate)) else {
                 return err(Code::Conflict, format!("{key} has no registrant change waiting"));
             };
+            // After the review hours the change is cancelled (POLICY.md), whether or not the
+            // lifecycle job has come by yet to say so; like the restore period, a function of
+            // time, not of the job's schedule. Found by the model-based test (tests/it/model.rs).
+            let hours = i64::from(this.profile_for(&old)?.registrant_change_review_hours);
+            if let Some(since) = old.pending_since
+                && now >= since.add_secs(hours * 3_600)
+            {
+                return err(
+                    Code::Conflict,
+                    format!(
+                        "the registrant change of {key} was cancelled: no supporting document within {hours} hours"
+                    ),
+                );
+            }
             let mut new = old.clone();
             new.clear(Status::PendingUpdate);
             new.pending_registrant = None;
