@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use nicbox::clock::Clock;
-use nicbox::model::{Actor, Timestamp};
+use nicbox::model::{Actor, Status, Timestamp};
 use nicbox::registry::{
     ContactInput, DomainCreate, DomainPatch, NameserverInput, NewRegistrar, RegistrantChangeRequest, Registry,
     RegistryError, RenewRequest, TransferRequest,
@@ -84,6 +84,14 @@ const NAMES: [&str; 7] =
     ["alfa.pt", "bravo.pt", "xy.pt", "casa-nova.com.pt", "tasca.pt", "foxtrot.pt", "junta-exemplo.gov.pt"];
 const CLIENT_STATUSES: [&str; 4] =
     ["clientTransferProhibited", "clientDeleteProhibited", "clientRenewProhibited", "clientUpdateProhibited"];
+/// The registry's own statuses (registry lock, suspension), set by a person at the registry.
+const SERVER_STATUSES: [&str; 5] = [
+    "serverTransferProhibited",
+    "serverDeleteProhibited",
+    "serverRenewProhibited",
+    "serverUpdateProhibited",
+    "serverHold",
+];
 
 /// Each registrar's contacts: (kind of body, has a fiscal id). reg-a has three, reg-b two.
 const CONTACTS: [&[(bool, bool)]; 2] =
@@ -166,6 +174,12 @@ enum Op {
     Decide {
         name: usize,
         accept: bool,
+    },
+    /// The registry sets or lifts one of its statuses.
+    ServerStatus {
+        name: usize,
+        status: usize,
+        add: bool,
     },
     /// The registry's decision on a registrant change in review.
     DecideRegistrant {
@@ -263,6 +277,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::RenewAgain),
         1 => prop::bool::weighted(0.7).prop_map(|accept| Op::Decide { name: NAMES.len() - 1, accept }),
         1 => (name(), prop::bool::weighted(0.7)).prop_map(|(name, accept)| Op::DecideRegistrant { name, accept }),
+        1 => (name(), 0..SERVER_STATUSES.len(), prop::bool::weighted(0.6))
+            .prop_map(|(name, status, add)| Op::ServerStatus { name, status, add }),
         2 => (who(), name()).prop_map(|(who, name)| Op::Delete { who, name }),
         2 => (who(), name()).prop_map(|(who, name)| Op::Restore { who, name }),
         2 => (who(), name()).prop_map(|(who, name)| Op::NewAuthCode { who, name }),
@@ -334,6 +350,11 @@ struct MDomain {
 impl MDomain {
     fn has(&self, s: &str) -> bool {
         self.statuses.contains(s)
+    }
+    /// Whether the registrar's or the registry's status prohibits `what` (`Renew`, `Delete`,
+    /// `Transfer`, `Update`: RFC 5731's `client*Prohibited` and `server*Prohibited`).
+    fn prohibits(&self, what: &str) -> bool {
+        self.has(&format!("client{what}Prohibited")) || self.has(&format!("server{what}Prohibited"))
     }
     fn pending_delete(&self) -> bool {
         self.has("pendingDelete")
@@ -476,7 +497,7 @@ impl Model {
                 let reg = self.resolve(who, name);
                 let balance = self.balance[reg];
                 let d = self.sponsored(reg, name)?;
-                if d.pending() || d.has("clientRenewProhibited") {
+                if d.pending() || d.prohibits("Renew") {
                     return refuse("status_prohibits");
                 }
                 if !PERIODS.contains(&period) {
@@ -505,7 +526,7 @@ impl Model {
                 let reg = self.resolve(who, name);
                 let restore_days = self.rules.restore_days;
                 let d = self.sponsored(reg, name)?;
-                if d.pending() || d.has("pendingUpdate") || d.has("clientDeleteProhibited") {
+                if d.pending() || d.has("pendingUpdate") || d.prohibits("Delete") {
                     return refuse("status_prohibits");
                 }
                 // Out of the zone, restorable for restore_days (purged at once when the profile
@@ -569,7 +590,7 @@ impl Model {
                 if now > d.auth_issued + AUTH_CODE_VALID_DAYS * DAY {
                     return refuse("bad_auth_code");
                 }
-                if d.pending() || d.has("pendingUpdate") || d.has("clientTransferProhibited") {
+                if d.pending() || d.has("pendingUpdate") || d.prohibits("Transfer") {
                     return refuse("status_prohibits");
                 }
                 if d.expires <= now {
@@ -590,7 +611,7 @@ impl Model {
             Op::Nameservers { who, name, ns } => {
                 let reg = self.resolve(who, name);
                 let d = self.sponsored(reg, name)?;
-                if d.pending() || d.has("pendingUpdate") || d.has("clientUpdateProhibited") {
+                if d.pending() || d.has("pendingUpdate") || d.prohibits("Update") {
                     return refuse("status_prohibits");
                 }
                 d.ns = ns;
@@ -599,7 +620,7 @@ impl Model {
             Op::AutoRenew { who, name, on } => {
                 let reg = self.resolve(who, name);
                 let d = self.sponsored(reg, name)?;
-                if d.pending() || d.has("pendingUpdate") || d.has("clientUpdateProhibited") {
+                if d.pending() || d.has("pendingUpdate") || d.prohibits("Update") {
                     return refuse("status_prohibits");
                 }
                 d.auto_renew = on;
@@ -609,7 +630,7 @@ impl Model {
                 let reg = self.resolve(who, name);
                 let d = self.sponsored(reg, name)?;
                 let s = CLIENT_STATUSES[status];
-                if d.pending() || d.has("pendingUpdate") {
+                if d.pending() || d.has("pendingUpdate") || d.has("serverUpdateProhibited") {
                     return refuse("status_prohibits");
                 }
                 // clientUpdateProhibited allows one change: its own removal.
@@ -627,7 +648,7 @@ impl Model {
                 let reg = self.resolve(who, name);
                 let review = self.rules.registrant_review;
                 let d = self.sponsored(reg, name)?;
-                if d.pending() || d.has("pendingUpdate") || d.has("clientUpdateProhibited") {
+                if d.pending() || d.has("pendingUpdate") || d.prohibits("Update") {
                     return refuse("status_prohibits");
                 }
                 let holder = Model::usable(reg, contact)?;
@@ -660,6 +681,16 @@ impl Model {
                     self.domains.remove(&name);
                     self.balance[sponsor] += charged;
                     self.polls.push((sponsor, "create.refused", name));
+                }
+                Ok(())
+            }
+            Op::ServerStatus { name, status, add } => {
+                // The registry's to set on any domain, whatever its state.
+                let Some(d) = self.domains.get_mut(&name) else { return refuse("not_found") };
+                if add {
+                    d.statuses.insert(SERVER_STATUSES[status]);
+                } else {
+                    d.statuses.remove(SERVER_STATUSES[status]);
                 }
                 Ok(())
             }
@@ -738,7 +769,7 @@ impl Model {
                 expires = add_years(expires, 1);
                 years += 1;
             }
-            let renewable = d.auto_renew && !d.has("clientRenewProhibited");
+            let renewable = d.auto_renew && !d.prohibits("Renew");
             if renewable && years <= i64::from(MAX_YEARS_AHEAD) && self.balance[d.sponsor] >= RENEW * years {
                 d.expires = expires;
                 self.balance[d.sponsor] -= RENEW * years;
@@ -861,6 +892,11 @@ impl Sut {
             }
             Op::Decide { name, accept } => {
                 r.decide_registration(NAMES[name], accept, "model test", Actor::System("model".into())).await.map(drop)
+            }
+            Op::ServerStatus { name, status, add } => {
+                let s = vec![Status::parse(SERVER_STATUSES[status]).unwrap()];
+                let (add, remove) = if add { (s, vec![]) } else { (vec![], s) };
+                r.set_server_statuses(NAMES[name], add, remove, Actor::System("model".into())).await.map(drop)
             }
             Op::DecideRegistrant { name, accept } => {
                 let actor = Actor::System("model".into());
@@ -1040,6 +1076,7 @@ fn concrete(op: &Op, m: &Model, last_renew: &Option<Op>) -> Op {
         | Op::AutoRenew { name, .. }
         | Op::ChangeRegistrant { name, .. }
         | Op::DecideRegistrant { name, .. }
+        | Op::ServerStatus { name, .. }
         | Op::AdvanceNear { name, .. } => *name = resolve(*name),
         Op::RenewAgain
         | Op::Decide { .. }
@@ -1094,7 +1131,7 @@ async fn run(ops: &[Op], seen: &Seen, rules: Rules) -> Result<(), TestCaseError>
             | Op::AutoRenew { who, name, .. }
             | Op::ChangeRegistrant { who, name, .. } => model.resolve(who, name),
             Op::Transfer { gaining, name, .. } => model.resolve(gaining, name),
-            Op::Decide { name, .. } | Op::DecideRegistrant { name, .. } => {
+            Op::Decide { name, .. } | Op::DecideRegistrant { name, .. } | Op::ServerStatus { name, .. } => {
                 model.domains.get(&name).map_or(0, |d| d.sponsor)
             }
             Op::Advance { .. } | Op::Lifecycle => 0,
@@ -1158,6 +1195,7 @@ fn kind(op: &Op) -> &'static str {
         Op::RenewAgain => "renew_again",
         Op::Decide { .. } => "decide",
         Op::DecideRegistrant { .. } => "decide_registrant",
+        Op::ServerStatus { .. } => "server_status",
         Op::Delete { .. } => "delete",
         Op::Restore { .. } => "restore",
         Op::NewAuthCode { .. } => "auth_code",
