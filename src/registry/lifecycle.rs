@@ -267,6 +267,10 @@ impl Registry {
                 new.auth_code_issued = now;
                 new.updated = now;
                 put_domain_counted(tx, this.policy(), Some(&old), &mut new)?;
+                // Before and after, like every change (the deep check holds the last entry's
+                // state to the record; the views of history never show auth codes). Without
+                // them `check --deep` reported every domain whose last change was a new auth
+                // code; found by the model-based test (tests/it/model.rs).
                 record(
                     tx,
                     &format!("domain:{key}"),
@@ -274,8 +278,8 @@ impl Registry {
                     now,
                     &Actor::Registrar(registrar.clone()),
                     Some(&new.roid),
-                    None,
-                    None,
+                    domain_snapshot(&old),
+                    domain_snapshot(&new),
                     0,
                 )?;
                 Ok(new)

@@ -8,8 +8,9 @@
 //! by the rules as POLICY.md states them. After every operation the test compares the outcome
 //! (success, or the refusal's error code), every name of the pool (exists, sponsor, expiry,
 //! statuses as published, auto-renew, nameserver count, registrant), both balances and the
-//! number of domains per registrar (the listing and the counter); at the end of each sequence
-//! the database audit (indexes and counters against the records) must be clean.
+//! number of domains per registrar (the listing and the counter), and the poll messages each
+//! registrar received; at the end of each sequence `check --deep` (counters, indexes, balances
+//! against the ledger, histories, poll queues, the zone journal) must find nothing.
 //!
 //! Failures are shrunk by proptest and their seeds kept in `tests/it/model.proptest-regressions`
 //! (committed), replayed first on every run. `NICBOX_MODEL_CASES=N` runs N sequences instead of
@@ -1171,9 +1172,13 @@ async fn run(ops: &[Op], seen: &Seen, rules: Rules) -> Result<(), TestCaseError>
         }
     }
     if result.is_ok() {
-        let findings = sut.registry.audit().unwrap();
+        // The deep check: counters and indexes against the records, balances against the
+        // ledger, every history complete, poll queues against their counters, the zone journal.
+        let r = &sut.registry;
+        let (snap, zone_snap) = (r.store().read().unwrap(), r.store().read().unwrap());
+        let findings = nicbox::deep::run(r.settings(), &snap, zone_snap).unwrap().findings;
         if !findings.is_empty() {
-            result = Err(TestCaseError::fail(format!("audit: {findings:?}")));
+            result = Err(TestCaseError::fail(format!("deep check after {} steps: {findings:?}", ops.len())));
         }
     }
     sut.registry.close();
