@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use nicbox::clock::Clock;
 use nicbox::model::{Actor, Status, Timestamp};
 use nicbox::registry::{
-    ContactInput, DomainCreate, DomainPatch, NameserverInput, NewRegistrar, RegistrantChangeRequest, Registry,
+    ContactInput, DomainCreate, DomainPatch, Idem, NameserverInput, NewRegistrar, RegistrantChangeRequest, Registry,
     RegistryError, RenewRequest, TransferRequest,
 };
 use nicbox::store::Store;
@@ -171,6 +171,9 @@ enum Op {
     },
     /// The last renewal sent again as it was (a client retrying): becomes that `Renew`.
     RenewAgain,
+    /// The last registration, renewal, transfer or restore that succeeded, sent again with its
+    /// Idempotency-Key (within the day the registry keeps keys): the first answer, nothing done.
+    Retry,
     /// The registry's decision on a registration in review.
     Decide {
         name: usize,
@@ -276,6 +279,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (who(), name(), period(), prop_oneof![5 => Just(0), 1 => Just(-1), 1 => Just(1)])
             .prop_map(|(who, name, period, year_off)| Op::Renew { who, name, period, year_off, stated: 0 }),
         1 => Just(Op::RenewAgain),
+        2 => Just(Op::Retry),
         1 => prop::bool::weighted(0.7).prop_map(|accept| Op::Decide { name: NAMES.len() - 1, accept }),
         1 => (name(), prop::bool::weighted(0.7)).prop_map(|(name, accept)| Op::DecideRegistrant { name, accept }),
         1 => (name(), 0..SERVER_STATUSES.len(), prop::bool::weighted(0.6))
@@ -713,7 +717,7 @@ impl Model {
                 }
                 Ok(())
             }
-            Op::RenewAgain | Op::AdvanceNear { .. } => unreachable!("resolved by concrete()"),
+            Op::RenewAgain | Op::AdvanceNear { .. } | Op::Retry => unreachable!("resolved by concrete()"),
             Op::Credit { reg, amount } => {
                 self.balance[reg] += amount;
                 Ok(())
@@ -865,9 +869,16 @@ impl Sut {
 
     /// Runs one operation; `reg` is the registrar the model resolved for it. Returns nicbox's
     /// outcome as the model's: Ok, or the refusal's code.
-    async fn apply(&mut self, op: &Op, reg: usize) -> Result<(), String> {
+    async fn apply(&mut self, op: &Op, reg: usize, key: Option<&str>) -> Result<(), String> {
         let r = &self.registry;
         let id = REGISTRARS[reg];
+        // The key names the request; the fingerprint stands for its content.
+        let idem = key.map(|k| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            format!("{op:?} {reg}").hash(&mut h);
+            Idem { key: k.to_string(), fingerprint: [h.finish().to_le_bytes(); 4].concat().try_into().unwrap() }
+        });
         let res: Result<(), RegistryError> = match *op {
             Op::Create { name, period, contact, ns, auto_renew, .. } => {
                 let h = self.contact(reg, contact);
@@ -885,11 +896,11 @@ impl Sut {
                     legitimacy: None,
                     owner_visible: None,
                 };
-                r.domain_create(id, req).await.map(drop)
+                r.domain_create_idem(id, req, idem).await.map(drop)
             }
             Op::Renew { name, period, stated, .. } => {
                 let req = RenewRequest { period_years: period, current_expiry_year: stated };
-                r.domain_renew(id, NAMES[name], req, None).await.map(drop)
+                r.domain_renew(id, NAMES[name], req, idem).await.map(drop)
             }
             Op::Decide { name, accept } => {
                 r.decide_registration(NAMES[name], accept, "model test", Actor::System("model".into())).await.map(drop)
@@ -903,9 +914,9 @@ impl Sut {
                 let actor = Actor::System("model".into());
                 r.decide_registrant_change(NAMES[name], accept, "DOC-1", actor).await.map(drop)
             }
-            Op::RenewAgain | Op::AdvanceNear { .. } => unreachable!("resolved by concrete()"),
+            Op::RenewAgain | Op::AdvanceNear { .. } | Op::Retry => unreachable!("resolved by concrete()"),
             Op::Delete { name, .. } => r.domain_delete(id, NAMES[name]).await.map(drop),
-            Op::Restore { name, .. } => r.domain_restore(id, NAMES[name], None).await.map(drop),
+            Op::Restore { name, .. } => r.domain_restore(id, NAMES[name], idem).await.map(drop),
             Op::NewAuthCode { name, .. } => r.domain_new_auth_code(id, NAMES[name], None).await.map(drop),
             Op::Transfer { name, code, roid_right, .. } => {
                 let stored = r.domain_any(NAMES[name]).unwrap();
@@ -919,7 +930,7 @@ impl Sut {
                     (Some(d), true) => d.roid.clone(),
                     _ => "D999999999-PT".into(),
                 };
-                r.domain_transfer(id, NAMES[name], TransferRequest { auth_code, roid }, None).await.map(drop)
+                r.domain_transfer(id, NAMES[name], TransferRequest { auth_code, roid }, idem).await.map(drop)
             }
             Op::Nameservers { name, ns, .. } => {
                 let patch = DomainPatch { nameservers: Some(nameservers(ns)), ..DomainPatch::default() };
@@ -1080,6 +1091,7 @@ fn concrete(op: &Op, m: &Model, last_renew: &Option<Op>) -> Op {
         | Op::ServerStatus { name, .. }
         | Op::AdvanceNear { name, .. } => *name = resolve(*name),
         Op::RenewAgain
+        | Op::Retry
         | Op::Decide { .. }
         | Op::Create { .. }
         | Op::Credit { .. }
@@ -1116,7 +1128,36 @@ async fn run(ops: &[Op], seen: &Seen, rules: Rules) -> Result<(), TestCaseError>
     let mut model = Model::new(rules);
     let mut result = Ok(());
     let mut last_renew = None;
+    // The last idempotent command that succeeded: (command, registrar, key, when).
+    let mut last_idem: Option<(Op, usize, String, i64)> = None;
     for (step, op) in ops.iter().enumerate() {
+        if let Op::Retry = op {
+            // Within the day the registry keeps keys (the job forgets them after 24 hours).
+            let Some((op, reg, key, _)) = last_idem.clone().filter(|(.., at)| model.now - at < 23 * HOUR) else {
+                *seen.lock().unwrap().entry("retry: none to send".into()).or_default() += 1;
+                continue;
+            };
+            let got = sut.apply(&op, reg, Some(&key)).await;
+            *seen.lock().unwrap().entry(format!("retry {}: {:?}", kind(&op), got.as_ref().err())).or_default() += 1;
+            let mut diffs = Vec::new();
+            if got != Ok(()) {
+                diffs.push(format!("outcome {got:?} vs model Ok (the first answer)"));
+            }
+            diffs.extend(sut.compare(&model));
+            let got_polls = sut.drain_polls().await;
+            if !got_polls.is_empty() {
+                diffs.push(format!("poll messages {got_polls:?} vs model none"));
+            }
+            if !diffs.is_empty() {
+                result = Err(TestCaseError::fail(format!(
+                    "step {step}: retry of {op:?} (as {}, key {key}):\n  {}",
+                    REGISTRARS[reg],
+                    diffs.join("\n  ")
+                )));
+                break;
+            }
+            continue;
+        }
         let op = &concrete(op, &model, &last_renew);
         if let Op::Renew { .. } = op {
             last_renew = Some(op.clone());
@@ -1136,14 +1177,19 @@ async fn run(ops: &[Op], seen: &Seen, rules: Rules) -> Result<(), TestCaseError>
                 model.domains.get(&name).map_or(0, |d| d.sponsor)
             }
             Op::Advance { .. } | Op::Lifecycle => 0,
-            Op::RenewAgain | Op::AdvanceNear { .. } => unreachable!("resolved by concrete()"),
+            Op::RenewAgain | Op::AdvanceNear { .. } | Op::Retry => unreachable!("resolved by concrete()"),
         };
         let (code_ok, roid_ok) = match *op {
             Op::Transfer { code, roid_right, .. } => (matches!(code, Code::Current), roid_right),
             _ => (false, false),
         };
         let want = model.apply(op, code_ok, roid_ok).map_err(str::to_string);
-        let got = sut.apply(op, reg).await;
+        let idempotent = matches!(op, Op::Create { .. } | Op::Renew { .. } | Op::Transfer { .. } | Op::Restore { .. });
+        let key = format!("k{step}");
+        let got = sut.apply(op, reg, idempotent.then_some(key.as_str())).await;
+        if idempotent && got.is_ok() && want.is_ok() {
+            last_idem = Some((op.clone(), reg, key.clone(), model.now));
+        }
         let outcome = match &got {
             Ok(()) => "ok",
             Err(code) => code.as_str(),
@@ -1198,6 +1244,7 @@ fn kind(op: &Op) -> &'static str {
         Op::Create { .. } => "create",
         Op::Renew { .. } => "renew",
         Op::RenewAgain => "renew_again",
+        Op::Retry => "retry",
         Op::Decide { .. } => "decide",
         Op::DecideRegistrant { .. } => "decide_registrant",
         Op::ServerStatus { .. } => "server_status",
