@@ -12,9 +12,17 @@
 //! registrar received; at the end of each sequence `check --deep` (counters, indexes, balances
 //! against the ledger, histories, poll queues, the zone journal) must find nothing.
 //!
-//! Failures are shrunk by proptest and their seeds kept in `tests/it/model.proptest-regressions`
-//! (committed), replayed first on every run. `NICBOX_MODEL_CASES=N` runs N sequences instead of
-//! the default 128.
+//! Where POLICY.md is silent the model takes the choice the README documents, said where it is
+//! made: the order in which a refused command's rules are checked (which error code it gets),
+//! auto-renewal catching up several years when time jumped, a restore renewing an expired
+//! domain, the job handling due domains earliest first (then by name) when one balance must
+//! pay for several, `pendingUpdate` blocking changes but not renewal.
+//!
+//! It runs under two profiles: `pt` as shipped, and `pt` with `restore_days = 0` and registrant
+//! changes in review. Failures are shrunk by proptest and their seeds kept in
+//! `tests/it/model.proptest-regressions` (committed), replayed first on every run; the shrunk
+//! sequences are also kept in `kept_sequences`. `NICBOX_MODEL_CASES=N` runs N sequences (N/2
+//! under the second profile) instead of the default 128.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -395,7 +403,7 @@ impl MDomain {
         }
     }
     /// Goes to pendingDelete (out of the zone) at `now`; a registrant change waiting ends with it.
-    fn to_pending_delete(&mut self, now: i64) {
+    fn enter_pending_delete(&mut self, now: i64) {
         self.statuses.insert("pendingDelete");
         self.statuses.insert("redemptionPeriod");
         self.statuses.remove("pendingUpdate");
@@ -539,7 +547,7 @@ impl Model {
                 if restore_days == 0 {
                     self.domains.remove(&name);
                 } else {
-                    d.to_pending_delete(now);
+                    d.enter_pending_delete(now);
                 }
                 Ok(())
             }
@@ -639,7 +647,8 @@ impl Model {
                     return refuse("status_prohibits");
                 }
                 // clientUpdateProhibited allows one change: its own removal.
-                if d.has("clientUpdateProhibited") && !(s == "clientUpdateProhibited" && !add) {
+                let lifts_it = s == "clientUpdateProhibited" && !add;
+                if d.has("clientUpdateProhibited") && !lifts_it {
                     return refuse("status_prohibits");
                 }
                 if add {
@@ -784,7 +793,7 @@ impl Model {
                 if rules.restore_days == 0 {
                     self.domains.remove(&name);
                 } else {
-                    d.to_pending_delete(now);
+                    d.enter_pending_delete(now);
                 }
             }
         }
@@ -964,12 +973,11 @@ impl Sut {
         };
         // Keep the auth codes: the current one of each name, and the one before it.
         for (i, n) in NAMES.iter().enumerate() {
-            if let Some(d) = r.domain_any(n).unwrap() {
-                if let Some(old) = self.current_code.insert(i, d.auth_code.clone())
-                    && old != d.auth_code
-                {
-                    self.previous_code.insert(i, old);
-                }
+            if let Some(d) = r.domain_any(n).unwrap()
+                && let Some(old) = self.current_code.insert(i, d.auth_code.clone())
+                && old != d.auth_code
+            {
+                self.previous_code.insert(i, old);
             }
         }
         res.map_err(|e| e.code.as_str().to_string())
@@ -1031,6 +1039,10 @@ impl Sut {
                         out.push(format!("{n}: {} nameservers vs model {}", d.nameservers.len(), md.ns));
                     }
                     let own = &self.contacts[md.sponsor];
+                    let pending = md.pending_registrant.map(|(h, _)| own[h].clone());
+                    if d.pending_registrant != pending {
+                        out.push(format!("{n}: registrant waiting {:?} vs model {pending:?}", d.pending_registrant));
+                    }
                     match md.registrant {
                         Holder::Own(h) if d.registrant != own[h] => {
                             out.push(format!("{n}: registrant {} vs model {}", d.registrant, own[h]));
