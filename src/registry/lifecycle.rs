@@ -267,6 +267,10 @@ impl Registry {
                 new.auth_code_issued = now;
                 new.updated = now;
                 put_domain_counted(tx, this.policy(), Some(&old), &mut new)?;
+                // Before and after, like every change (the deep check holds the last entry's
+                // state to the record; the views of history never show auth codes). Without
+                // them `check --deep` reported every domain whose last change was a new auth
+                // code; found by the model-based test (tests/it/model.rs).
                 record(
                     tx,
                     &format!("domain:{key}"),
@@ -274,8 +278,8 @@ impl Registry {
                     now,
                     &Actor::Registrar(registrar.clone()),
                     Some(&new.roid),
-                    None,
-                    None,
+                    domain_snapshot(&old),
+                    domain_snapshot(&new),
                     0,
                 )?;
                 Ok(new)
@@ -616,6 +620,19 @@ impl Registry {
             if accept {
                 let mut new = old.clone();
                 new.clear(Status::PendingCreate);
+                // The name is registered now: the period asked for runs from here, not from the
+                // request (a review may outlast it; the job never looks at a domain in review, so
+                // an accepted domain would otherwise expire at once, a year paid for and lost).
+                // Found by the model-based test (tests/it/model.rs).
+                let periods = this.profile_for(&old)?.create_periods;
+                let years = periods
+                    .iter()
+                    .filter_map(|y| i32::try_from(*y).ok())
+                    .find(|y| old.created.add_years(*y) == old.expires);
+                new.expires = match years {
+                    Some(years) => now.add_years(years),
+                    None => old.expires.add_secs((now.0 - old.created.0).max(0)),
+                };
                 new.updated = now;
                 commit_domain(tx, this.policy(), &old, &mut new, "domain.create_accepted", now, &actor, 0)?;
                 poll(
@@ -697,6 +714,20 @@ impl Registry {
             let Some(pending) = old.pending_registrant.clone().filter(|_| old.has(Status::PendingUpdate)) else {
                 return err(Code::Conflict, format!("{key} has no registrant change waiting"));
             };
+            // After the review hours the change is cancelled (POLICY.md), whether or not the
+            // lifecycle job has come by yet to say so; like the restore period, a function of
+            // time, not of the job's schedule. Found by the model-based test (tests/it/model.rs).
+            let hours = i64::from(this.profile_for(&old)?.registrant_change_review_hours);
+            if let Some(since) = old.pending_since
+                && now >= since.add_secs(hours * 3_600)
+            {
+                return err(
+                    Code::Conflict,
+                    format!(
+                        "the registrant change of {key} was cancelled: no supporting document within {hours} hours"
+                    ),
+                );
+            }
             let mut new = old.clone();
             new.clear(Status::PendingUpdate);
             new.pending_registrant = None;

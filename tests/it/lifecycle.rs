@@ -814,6 +814,22 @@ async fn update_refused_while_registrant_change_pending() {
     assert!(domain(&env, &key, "pendente.pt").await["auto_renew"].as_bool().unwrap());
 }
 
+/// After the review hours a registrant change is cancelled, even before the job has run: the
+/// registry can no longer accept it (found by the model-based test).
+#[tokio::test]
+async fn registrant_change_cannot_be_decided_after_its_review_hours() {
+    let (env, key, h) = setup_with("[tld.policy]\nregistrant_change_mode = \"review\"\n").await;
+    let person = env.contact(&key, person_body()).await;
+    register_ok(&env, &key, "tardio.pt", &h, json!({})).await;
+    let (s, x) = change_registrant(&env, &key, "tardio.pt", &person).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{x}");
+    env.clock.advance(48 * HOUR);
+    let e = env.registry.decide_registrant_change("tardio.pt", true, "DOC-1", system("test")).await.unwrap_err();
+    assert_eq!(e.code.as_str(), "conflict", "{e}");
+    assert_eq!(domain(&env, &key, "tardio.pt").await["registrant"].as_str(), Some(h.as_str()));
+    assert_eq!(job(&env).await.registrant_changes_cancelled, 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6. Registration in review mode
 
@@ -877,6 +893,13 @@ async fn review_mode_registration() {
     assert!(has_status(&x, "pendingCreate") && !has_status(&x, "pendingDelete"), "{x}");
     assert_eq!(x["expires"], v["expires"]);
     assert_eq!(job(&env).await.examined, 0);
+    // Accepted at last, it gets the period it asked for from now, not what is left of it (here
+    // nothing: it would expire at the next run of the job).
+    let balance = env.balance(&key).await;
+    let d = env.registry.decide_registration("esperar.pt", true, "ok", system("test")).await.unwrap().unwrap();
+    assert_eq!(d.expires, env.registry.now().add_years(1));
+    assert_eq!(job(&env).await.examined, 0);
+    assert_eq!(env.balance(&key).await, balance, "nothing charged at acceptance");
 }
 
 // ---------------------------------------------------------------------------------------------
