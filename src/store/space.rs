@@ -27,6 +27,14 @@ fn available(path: &Path) -> Option<u64> {
     Some((s.f_bavail as u64).saturating_mul(s.f_frsize as u64))
 }
 
+impl super::Store {
+    /// Whether writes are refused now because the disk is below the reserve (the admin UI says
+    /// so on every page; looked up afresh, so it clears as soon as space returns).
+    pub fn writes_paused(&self) -> bool {
+        available(&self.path).is_some_and(|free| free < DISK_RESERVE_BYTES)
+    }
+}
+
 /// Whether writes are paused now (for the log: one line when they pause, one when they resume).
 static PAUSED: AtomicBool = AtomicBool::new(false);
 

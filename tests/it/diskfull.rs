@@ -1,5 +1,6 @@
 //! A full disk (issue 14): the demo's data directory on a small tmpfs that the test fills up.
-//! Writes are refused with a clear error (API 503 `unavailable` with Retry-After, EPP 2400) and change nothing; reads, WHOIS, RDAP and zone transfers go on;
+//! Writes are refused with a clear error (API 503 `unavailable` with Retry-After, EPP 2400, a
+//! banner on every admin page and 503 for a new sign-in) and change nothing; reads, WHOIS, RDAP and zone transfers go on;
 //! when the space comes back, writing resumes by itself; `check --deep` finds nothing
 //! half-written. The tmpfs is mounted by the test (the tests run as root on this machine, as
 //! they do in CI); a failed mount fails the test.
@@ -99,6 +100,11 @@ fn a_full_disk_pauses_writes_keeps_reads_and_resumes_by_itself() {
     );
     assert_eq!(epp_code(&epp.send(&login)), 1000);
 
+    // An admin session opened before the disk fills (signing in writes the session).
+    let admin = Admin::sign_in(&server.url(""), &creds);
+    assert_eq!(admin.page("/admin/").0, 200);
+    assert!(!admin.page("/admin/").1.contains("id=\"storage-full\""), "no banner while there is room");
+
     let filler = fill(&mnt);
 
     // Writes: refused, clearly, and nothing written.
@@ -142,6 +148,13 @@ fn a_full_disk_pauses_writes_keeps_reads_and_resumes_by_itself() {
     assert_eq!(x.rcode, "NOERROR", "AXFR on a full disk: {}", x.error);
     assert!(x.records.len() > 1000, "the whole zone: {} records", x.records.len());
     assert!(server.logged("writes are paused"), "the log says writes are paused");
+    // The admin UI: every page says so; signing in is refused with the reason, not a 500.
+    let (status, html) = admin.page("/admin/");
+    assert_eq!(status, 200, "admin pages are reads: {html}");
+    assert!(html.contains("id=\"storage-full\"") && says_full(&html), "{html}");
+    let (status, html) = Admin::sign_in_attempt(&server.url(""), &creds);
+    assert_eq!(status, 503, "{html}");
+    assert!(says_full(&html), "{html}");
     // The query log cannot be written either: more queries, a few seconds, and still at most
     // one line about it (jobs::Failures), not one per block.
     for _ in 0..20 {
@@ -165,7 +178,65 @@ fn a_full_disk_pauses_writes_keeps_reads_and_resumes_by_itself() {
     let r = epp.send(&frame);
     assert_eq!(epp_code(&r), 1000, "EPP writes resume in the same session: {r}");
     assert!(server.logged("writes resume"), "the log says writes resume");
+    assert!(!admin.page("/admin/").1.contains("id=\"storage-full\""), "the banner goes when space returns");
+    assert_eq!(Admin::sign_in_attempt(&server.url(""), &creds).0, 303, "signing in works again");
     let (code, out, err) =
         crate::common::run(&["check", "--deep", "--config", data.join("nicbox.toml").to_str().unwrap()]);
     assert_eq!(code, 0, "nothing half-written:\n{out}{err}");
+}
+
+/// An admin UI session (the demo's admin user), without following redirects.
+struct Admin {
+    base: String,
+    cookie: String,
+}
+
+impl Admin {
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into()
+    }
+
+    /// A sign-in through the form: (status, body), and the session cookie if one was set.
+    fn attempt(base: &str, creds: &Value) -> (u16, String, Option<String>) {
+        let agent = Admin::agent();
+        let form = agent.get(&format!("{base}/admin/login")).call().unwrap().body_mut().read_to_string().unwrap();
+        let token = form.split("name=\"token\" value=\"").nth(1).and_then(|t| t.split('"').next()).unwrap();
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("username", creds["admin"]["username"].as_str().unwrap())
+            .append_pair("password", creds["admin"]["password"].as_str().unwrap())
+            .append_pair("token", token)
+            .finish();
+        let mut r = agent
+            .post(&format!("{base}/admin/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(body)
+            .unwrap();
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .and_then(|c| c.to_str().ok())
+            .map(|c| c.split(';').next().unwrap().to_string());
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default(), cookie)
+    }
+
+    fn sign_in_attempt(base: &str, creds: &Value) -> (u16, String) {
+        let (status, body, _) = Admin::attempt(base, creds);
+        (status, body)
+    }
+
+    fn sign_in(base: &str, creds: &Value) -> Admin {
+        let (status, body, cookie) = Admin::attempt(base, creds);
+        assert_eq!(status, 303, "sign-in: {body}");
+        Admin { base: base.to_string(), cookie: cookie.expect("a session cookie") }
+    }
+
+    fn page(&self, path: &str) -> (u16, String) {
+        let mut r = Admin::agent().get(&format!("{}{path}", self.base)).header("cookie", &self.cookie).call().unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
+    }
+}
+
+/// The admin UI's words for a full disk, in either language.
+fn says_full(html: &str) -> bool {
+    html.contains("disk holding the database is full") || html.contains("disco da base de dados está cheio")
 }

@@ -25,6 +25,8 @@ pub struct Chrome {
     pub lab: bool,
     pub flash: String,
     pub flash_error: bool,
+    /// The disk holding the database is full: changes are refused until it has room.
+    pub paused: bool,
 }
 
 fn chrome(s: &AppState, a: &Admin, current: &'static str, q: Option<&str>) -> Chrome {
@@ -40,6 +42,7 @@ fn chrome(s: &AppState, a: &Admin, current: &'static str, q: Option<&str>) -> Ch
         lab: s.registry.clock().kind() != crate::clock::ClockKind::System,
         flash_error: err.is_some(),
         flash: err.unwrap_or(flash),
+        paused: s.registry.store().writes_paused(),
     }
 }
 
@@ -169,9 +172,18 @@ pub async fn login(
                 .insert(header::SET_COOKIE, session_cookie(&s, &token, crate::registry::admin::SESSION_HOURS * 3_600));
             r
         }
+        Err(e) if e.code == crate::registry::Code::Unavailable => {
+            let mut r = page(StatusCode::SERVICE_UNAVAILABLE, tr.t(STORAGE_FULL));
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+            r
+        }
         Err(e) => page(StatusCode::INTERNAL_SERVER_ERROR, &e.detail),
     }
 }
+
+/// What the admin UI says while the disk is full (the banner on every page; the sign-in page,
+/// since signing in writes a session).
+pub(super) const STORAGE_FULL: &str = "The disk holding the database is full: changes (and new sign-ins) are paused until space is freed. Reads work; writing resumes by itself.";
 
 #[derive(Deserialize)]
 pub struct CsrfOnly {

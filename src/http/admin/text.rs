@@ -59,6 +59,9 @@ impl Tr {
             "User name" => "Utilizador",
             "Password" => "Palavra-passe",
             "Wrong user name or password." => "Utilizador ou palavra-passe errados.",
+            "The disk holding the database is full: changes (and new sign-ins) are paused until space is freed. Reads work; writing resumes by itself." => {
+                "O disco da base de dados está cheio: as alterações (e novas entradas) estão suspensas até haver espaço. As consultas funcionam; a escrita retoma sozinha."
+            }
             "Registered domains" => "Domínios registados",
             "Registrations today" => "Registos hoje",
             "Registrations this month" => "Registos este mês",
