@@ -17,8 +17,16 @@ use crate::policy::{NameList, Policy, Profile, ProfileOverrides, TldPolicy};
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// A configuration error: one line, whatever the file held. The messages quote values from the
+/// file, so control characters (a newline, an escape sequence for the terminal) are shown escaped.
 fn bad(msg: impl Into<String>) -> ConfigError {
-    ConfigError(msg.into())
+    let msg = msg.into();
+    if !msg.chars().any(char::is_control) {
+        return ConfigError(msg);
+    }
+    ConfigError(
+        msg.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -1060,6 +1068,10 @@ mod tests {
                 "dns.secondary[0].zones",
             ),
         ];
+        // A value holding a newline or a terminal escape is quoted escaped, on the same line.
+        let sneaky = "data_dir = \"d\"\nclock = \"sun\\ndial\\u001b[31m\"\n[[tld]]\nname=\"pt\"\n";
+        let e = parse(sneaky, Path::new(".")).unwrap_err().0;
+        assert!(e.contains("clock") && e.contains("sun\\ndial\\u{1b}[31m"), "{e}");
         for (text, key) in cases {
             let e = parse(text, Path::new(".")).unwrap_err().0;
             assert!(e.contains(key), "error for {key}: {e}");

@@ -112,11 +112,17 @@ impl NameList {
     pub fn load(path: &Path) -> Result<NameList, ListError> {
         let shown = path.display().to_string();
         let io = |source| ListError::Io { path: shown.clone(), source };
-        let size = std::fs::metadata(path).map_err(io)?.len();
-        if size > MAX_FILE_BYTES {
+        // Read at most one byte past the bound, whatever the file claims to be: a file that grows
+        // meanwhile, or a device or pipe whose size says 0 (`/dev/zero`), is still bounded.
+        use std::io::Read;
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
             return Err(ListError::FileTooLarge { path: shown, max: MAX_FILE_BYTES });
         }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| io(std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")))?;
         NameList::parse(&text)
     }
 

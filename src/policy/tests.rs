@@ -395,6 +395,13 @@ fn list_load_reads_a_file() {
 }
 
 #[test]
+fn list_load_is_bounded_whatever_the_file_claims() {
+    // /dev/zero's size is 0: a bound checked on the size alone would read forever.
+    let err = NameList::load(std::path::Path::new("/dev/zero")).expect_err("endless");
+    assert!(matches!(err, ListError::FileTooLarge { .. }), "{err}");
+}
+
+#[test]
 fn builtin_profiles_are_valid() {
     assert_eq!(Profile::builtin_names(), &["pt", "cv", "st", "gw"]);
     for name in Profile::builtin_names() {
