@@ -227,6 +227,9 @@ pub struct Server {
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// The DNS and EPP listeners' addresses, once their `listening` lines came.
     listeners: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, SocketAddr>>>,
+    /// A demo's credentials file: when the server is dropped, no log line may hold any of its
+    /// secrets (every test that starts a demo checks its whole log).
+    credentials: Option<PathBuf>,
 }
 
 /// `nicbox demo` on `data` with every listener on a free loopback port (HTTP, WHOIS, DNS), so
@@ -321,7 +324,12 @@ impl Server {
             assert!(Instant::now() < deadline, "nicbox did not start: {:?}", log.lock().unwrap());
         }
         let (http, whois) = (http.unwrap(), whois.unwrap());
-        Server { child, http, whois, dir: dir.to_path_buf(), log, listeners }
+        let credentials = (args.first() == Some(&"demo"))
+            .then(|| args.iter().position(|a| *a == "--data"))
+            .flatten()
+            .and_then(|i| args.get(i + 1))
+            .map(|d| dir.join(d).join("demo-credentials.json"));
+        Server { child, http, whois, dir: dir.to_path_buf(), log, listeners, credentials }
     }
 
     /// The address of the `proto` listener (waits for its `listening` line).
@@ -380,6 +388,38 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            return;
+        }
+        let Some(creds) = self.credentials.as_ref().and_then(|f| std::fs::read_to_string(f).ok()) else { return };
+        let creds: Value = serde_json::from_str(&creds).expect("the demo's credentials file");
+        let mut secrets = Vec::new();
+        secrets_in(&creds, &mut secrets);
+        assert!(!secrets.is_empty(), "the credentials file names secrets");
+        let log = self.log.lock().unwrap();
+        for line in log.iter() {
+            for secret in &secrets {
+                assert!(!line.contains(secret.as_str()), "a secret in the log: {line}");
+            }
+        }
+    }
+}
+
+/// The values of a credentials document's secret fields (API keys, passwords, TSIG secrets).
+fn secrets_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match v.as_str() {
+                    Some(s) if matches!(k.as_str(), "api_key" | "password" | "epp_password" | "secret") => {
+                        out.push(s.to_string())
+                    }
+                    _ => secrets_in(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| secrets_in(v, out)),
+        _ => {}
     }
 }
 
