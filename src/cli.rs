@@ -302,7 +302,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let rt = runtime()?;
             let reg = open_registry(settings)?;
             let started = std::time::Instant::now();
-            let report = rt.block_on(reg.import(std::io::BufReader::new(f)))?;
+            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let input = crate::progress::Progress::new(std::io::BufReader::new(f), "import", size);
+            let report = rt.block_on(reg.import(input))?;
             reg.close();
             for (line, why) in &report.refused {
                 println!("line {line}: refused: {why}");

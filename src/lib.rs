@@ -21,6 +21,7 @@ pub mod limits;
 pub mod mail;
 pub mod model;
 pub mod policy;
+pub mod progress;
 pub mod registry;
 pub mod server;
 pub mod store;
