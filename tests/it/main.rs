@@ -23,6 +23,7 @@ mod model;
 mod openapi;
 mod rdap;
 mod secondary;
+mod service;
 mod tlsreload;
 mod whois;
 mod zone;
