@@ -8,6 +8,7 @@
 
 pub mod codec;
 mod deep;
+mod migrate;
 mod space;
 
 use std::path::{Path, PathBuf};
@@ -193,10 +194,19 @@ impl Store {
         if !path.exists() {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
-        let db = builder().open(path)?;
-        let store = Store::from_db(db, path);
+        let mut store = Store::from_db(builder().open(path)?, path);
         let version = store.read()?.schema_version()?;
         check_version(version)?;
+        if let Some(v) = version.filter(|v| *v < SCHEMA_VERSION) {
+            // The file as it was, copied beside it while nothing has it open (`migrate`).
+            drop(store);
+            let copy = migrate::keep_copy(path, v)?;
+            tracing::info!(
+                copy = %copy.display(),
+                "kept a copy of the database before migrating it from schema version {v} to {SCHEMA_VERSION}"
+            );
+            store = Store::from_db(builder().open(path)?, path);
+        }
         // Migrations, each in its own transaction, raising `schema_version` as it completes.
         if version == Some(1) {
             let started = std::time::Instant::now();

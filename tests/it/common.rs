@@ -271,8 +271,15 @@ impl Server {
     }
 
     pub fn start(args: &[&str], dir: &Path) -> Server {
-        let mut child = Command::new(binary())
-            .args(args)
+        let mut cmd = Command::new(binary());
+        cmd.args(args);
+        Server::start_command(cmd, dir)
+    }
+
+    /// Starts `cmd` (the binary, or a wrapper that runs it and passes its standard error on) and
+    /// waits for its `listening` lines.
+    pub fn start_command(mut cmd: Command, dir: &Path) -> Server {
+        let mut child = cmd
             .env("NICBOX_LOG", "nicbox=info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

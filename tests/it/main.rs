@@ -7,6 +7,7 @@
 mod admin;
 mod api;
 mod authz;
+mod backup;
 mod binary;
 mod common;
 mod contact;
@@ -22,6 +23,7 @@ mod model;
 mod openapi;
 mod rdap;
 mod secondary;
+mod service;
 mod tlsreload;
 mod whois;
 mod zone;
