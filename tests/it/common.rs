@@ -268,14 +268,22 @@ impl Server {
     }
 
     pub fn start(args: &[&str], dir: &Path) -> Server {
-        let mut child = Command::new(binary())
-            .args(args)
-            .env("NICBOX_LOG", "nicbox=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start nicbox");
+        Server::start_with(args, dir, Stdio::null(), &[])
+    }
+
+    /// Like [`Server::start`], with standard output going to `stdout` and `env` set (a value of
+    /// `None` removes the variable).
+    pub fn start_with(args: &[&str], dir: &Path, stdout: Stdio, env: &[(&str, Option<&str>)]) -> Server {
+        let mut command = Command::new(binary());
+        command.args(args).env("NICBOX_LOG", "nicbox=info");
+        for (k, v) in env {
+            match v {
+                Some(v) => command.env(k, v),
+                None => command.env_remove(k),
+            };
+        }
+        let mut child =
+            command.stdin(Stdio::null()).stdout(stdout).stderr(Stdio::piped()).spawn().expect("start nicbox");
         let stderr = child.stderr.take().unwrap();
         let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
