@@ -11,43 +11,85 @@ use crate::model::{Actor, Role};
 use crate::registry::{NewRegistrar, Registry};
 use crate::store::{ReadOnlyStore, Store, StoreError};
 
+/// Where commands read the configuration when neither `--config` nor `NICBOX_CONFIG` says.
+pub const DEFAULT_CONFIG: &str = "/etc/nicbox/nicbox.toml";
+
+const TOP_HELP: &str = "\
+Every command but `demo` reads its configuration from --config FILE, else from the file named by
+the NICBOX_CONFIG environment variable, else from /etc/nicbox/nicbox.toml.
+
+Examples:
+  nicbox demo                                   # a .pt demo registry on http://127.0.0.1:8080
+  nicbox check                                  # the installed /etc/nicbox/nicbox.toml
+  NICBOX_CONFIG=./nicbox.toml nicbox registrar list";
+
 #[derive(Parser)]
-#[command(name = "nicbox", version, about = "A ccTLD registry in one binary")]
+#[command(name = "nicbox", version, about = "A ccTLD registry in one binary", after_help = TOP_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// The command line's definition, for the man page, completions and tests.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a demo registry for .pt with sample data (created on the first run, reused after).
+    #[command(after_help = "\
+Examples:
+  nicbox demo
+  nicbox demo --data /tmp/demo --http 127.0.0.1:8081 --whois 127.0.0.1:4344
+  nicbox demo --smtp 127.0.0.1:2525     # contact-form messages to a local sink:
+                                        #   python3 -m aiosmtpd -n -l 127.0.0.1:2525")]
     Demo {
-        #[arg(long, default_value = "nicbox-demo")]
+        /// The demo's directory (database, configuration, credentials, certificates, zones).
+        #[arg(long, default_value = "nicbox-demo", value_name = "DIR")]
         data: PathBuf,
-        #[arg(long)]
+        /// The HTTP listener (public page, admin UI, registrar API, RDAP). Default 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR")]
         http: Option<String>,
-        #[arg(long)]
+        /// The WHOIS listener. Default 127.0.0.1:4343.
+        #[arg(long, value_name = "ADDR")]
         whois: Option<String>,
-        /// The hidden primary's DNS address (AXFR/IXFR with the demo's TSIG key).
-        #[arg(long)]
+        /// The hidden primary's DNS address (AXFR/IXFR with the demo's TSIG key). Default 127.0.0.1:5353.
+        #[arg(long, value_name = "ADDR")]
         dns: Option<String>,
-        /// The EPP listener (TLS, client certificates of the demo's test CA).
-        #[arg(long)]
+        /// The EPP listener (TLS, client certificates of the demo's test CA). Default 127.0.0.1:7700.
+        #[arg(long, value_name = "ADDR")]
         epp: Option<String>,
+        /// An SMTP server (no TLS, no authentication) the contact form delivers to, such as a
+        /// local sink; without it (and without [smtp] in the demo's nicbox.toml) the form
+        /// says that messages cannot be sent.
+        #[arg(long, value_name = "ADDR")]
+        smtp: Option<String>,
     },
     /// Serve WHOIS, HTTP (registrar API, RDAP, public pages, admin UI) and background jobs.
+    #[command(after_help = "\
+Example:
+  nicbox serve --config /etc/nicbox/nicbox.toml
+  (the Debian package runs it as the nicbox.service systemd unit)")]
     Serve {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
     },
     /// Create a new, empty registry database (never touches an existing one).
+    #[command(after_help = "\
+Example:
+  sudo -u nicbox nicbox init --config /etc/nicbox/nicbox.toml")]
     Init {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
     },
     /// Validate the configuration and the database; exit 0 when both are sound.
+    #[command(after_help = "\
+Examples:
+  nicbox check --config /etc/nicbox/nicbox.toml
+  nicbox check --deep          # beside a running server too (through its control socket)")]
     Check {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
         /// Also recount and cross-check everything derived: counters, indexes both ways,
         /// balances against the ledger, every domain's history, poll queues, and whether the
@@ -56,53 +98,90 @@ enum Command {
         deep: bool,
     },
     /// Registrar accounts.
+    #[command(after_help = "\
+Examples:
+  nicbox registrar add --id ptreg --name 'Registos Exemplo, Lda.' --balance-cents 100000
+  nicbox registrar list")]
     Registrar {
         #[command(subcommand)]
         command: RegistrarCommand,
     },
     /// Admin-UI users.
+    #[command(after_help = "\
+Example:
+  nicbox user add --name maria --role support")]
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
     /// Write a consistent copy of the database (works while the server runs).
+    #[command(after_help = "\
+Example:
+  nicbox backup --config /etc/nicbox/nicbox.toml --out /var/backups/nicbox/nicbox-$(date +%F).redb")]
     Backup {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
     /// Replace the database with a backup (the server must be stopped).
+    #[command(after_help = "\
+Example:
+  systemctl stop nicbox
+  sudo -u nicbox nicbox restore --config /etc/nicbox/nicbox.toml --from /var/backups/nicbox/nicbox-2026-11-22.redb")]
     Restore {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
     /// Import contacts and domains from JSON lines (migration from another registry).
+    #[command(after_help = "\
+Example:
+  nicbox import --config /etc/nicbox/nicbox.toml export-from-old-registry.jsonl")]
     Import {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
         file: PathBuf,
     },
     /// The zones: publish them now.
+    #[command(after_help = "\
+Example:
+  nicbox zone export --out /var/lib/nicbox/zones")]
     Zone {
         #[command(subcommand)]
         command: ZoneCommand,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to standard output.
+    #[command(
+        hide = true,
+        after_help = "\
+Example:
+  nicbox completions bash > /usr/share/bash-completion/completions/nicbox"
+    )]
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) to standard output.
+    #[command(
+        hide = true,
+        after_help = "\
+Example:
+  nicbox man | gzip -9n > /usr/share/man/man1/nicbox.1.gz"
+    )]
+    Man,
 }
 
 #[derive(Subcommand)]
 enum ZoneCommand {
     /// Publish every zone now through the guard: writes DIR/<zone>.zone (beside a running server
     /// through its control socket, or with the server stopped). Exit 1 when the guard refuses.
-    ///
-    /// Example: nicbox zone export --config /etc/nicbox/nicbox.toml --out /var/lib/nicbox/zones
+    #[command(after_help = "\
+Example:
+  nicbox zone export --config /etc/nicbox/nicbox.toml --out /var/lib/nicbox/zones")]
     Export {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
         /// Where the zone files go (default: the configured [zone] dir).
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
 }
@@ -110,8 +189,11 @@ enum ZoneCommand {
 #[derive(Subcommand)]
 enum RegistrarCommand {
     /// Create a registrar and print its API key (shown once).
+    #[command(after_help = "\
+Example:
+  nicbox registrar add --id ptreg --name 'Registos Exemplo, Lda.' --email registos@ptreg.example --balance-cents 100000")]
     Add {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
         #[arg(long)]
         id: String,
@@ -124,8 +206,11 @@ enum RegistrarCommand {
         balance_cents: i64,
     },
     /// Credit (or with a negative amount, debit) a registrar's prepaid balance.
+    #[command(after_help = "\
+Example:
+  nicbox registrar credit --id ptreg --amount-cents 50000 --reason 'transfer 2026-11-22'")]
     Credit {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
         #[arg(long)]
         id: String,
@@ -135,14 +220,21 @@ enum RegistrarCommand {
         reason: String,
     },
     /// List registrars and balances.
+    #[command(after_help = "\
+Example:
+  nicbox registrar list --config /etc/nicbox/nicbox.toml")]
     List {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
     },
     /// Set a registrar's EPP password: a new random one (printed once), or the contents of
-    /// --password-file. Example: `nicbox registrar epp-password --config nicbox.toml --id ptreg`
+    /// --password-file.
+    #[command(after_help = "\
+Examples:
+  nicbox registrar epp-password --config nicbox.toml --id ptreg
+  nicbox registrar epp-password --config nicbox.toml --id ptreg --password-file ptreg-epp.txt")]
     EppPassword {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
         #[arg(long)]
         id: String,
@@ -153,9 +245,12 @@ enum RegistrarCommand {
     /// Pin (or unpin) a client certificate a registrar may connect to EPP with, by its PEM file
     /// or its SHA-256 fingerprint (as `openssl x509 -noout -fingerprint -sha256` prints it);
     /// with neither, list the pins.
-    /// Example: `nicbox registrar epp-cert --config nicbox.toml --id ptreg --add client.pem`
+    #[command(after_help = "\
+Examples:
+  nicbox registrar epp-cert --config nicbox.toml --id ptreg --add client.pem
+  nicbox registrar epp-cert --config nicbox.toml --id ptreg      # list the pins")]
     EppCert {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
         #[arg(long)]
         id: String,
@@ -167,7 +262,6 @@ enum RegistrarCommand {
         remove: Option<String>,
     },
 }
-
 /// A fingerprint from a PEM file's path or from its text.
 fn fingerprint_arg(v: &str) -> Result<[u8; 32], Failure> {
     let path = Path::new(v);
@@ -181,8 +275,11 @@ fn fingerprint_arg(v: &str) -> Result<[u8; 32], Failure> {
 #[derive(Subcommand)]
 enum UserCommand {
     /// Create a user and print its password (shown once).
+    #[command(after_help = "\
+Example:
+  nicbox user add --config /etc/nicbox/nicbox.toml --name maria --role admin")]
     Add {
-        #[arg(long)]
+        #[arg(long, env = "NICBOX_CONFIG", default_value = DEFAULT_CONFIG, value_name = "FILE")]
         config: PathBuf,
         #[arg(long)]
         name: String,
@@ -254,8 +351,23 @@ fn open_registry(settings: Settings) -> Result<Registry, Failure> {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Demo { data, http, whois, dns, epp } => {
-            crate::demo::run(&data, http.as_deref(), whois.as_deref(), dns.as_deref(), epp.as_deref())
+        Command::Demo { data, http, whois, dns, epp, smtp } => crate::demo::run(
+            &data,
+            &crate::demo::Listen {
+                http: http.as_deref(),
+                whois: whois.as_deref(),
+                dns: dns.as_deref(),
+                epp: epp.as_deref(),
+                smtp: smtp.as_deref(),
+            },
+        ),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut command(), "nicbox", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            clap_mangen::Man::new(command()).render(&mut std::io::stdout())?;
+            Ok(())
         }
         Command::Serve { config } => {
             let settings = load(&config)?;
@@ -326,10 +438,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 pub fn serve(settings: Settings) -> Result<(), Failure> {
+    serve_with(settings, |_, _| {}, |_, _| {})
+}
+
+/// Serves: binds every listener, lets `adjust` change the settings knowing the bound addresses
+/// (the demo's links on port 0), opens the registry, calls `ready` (before the `listening` lines).
+pub fn serve_with(
+    mut settings: Settings,
+    adjust: impl FnOnce(&crate::server::Bound, &mut Settings),
+    ready: impl FnOnce(&crate::server::Bound, &Settings),
+) -> Result<(), Failure> {
     let rt = runtime()?;
-    let reg = open_registry(settings.clone())?;
     rt.block_on(async {
         let bound = crate::server::bind(&settings).await.map_err(|e| Failure::Failed(format!("cannot listen: {e}")))?;
+        adjust(&bound, &mut settings);
+        let reg = open_registry(settings.clone())?;
+        ready(&bound, &settings);
         crate::server::serve(reg, bound).await.map_err(|e| Failure::Failed(e.to_string()))
     })
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::cli::{Failure, init_tracing, serve};
+use crate::cli::{Failure, init_tracing};
 use crate::config;
 use crate::model::{Actor, ContactKind, Role};
 use crate::registry::{ContactInput, DomainCreate, DsInput, NameserverInput, NewRegistrar, Registry};
@@ -101,14 +101,25 @@ tls_key = "epp/server-key.pem"
 /// The demo's TSIG key name.
 pub const DEMO_TSIG_KEY: &str = "nicbox-demo-xfr";
 
-/// Runs the demo: creates `dir` on the first run, then serves.
-pub fn run(
-    dir: &Path,
-    http: Option<&str>,
-    whois: Option<&str>,
-    dns: Option<&str>,
-    epp: Option<&str>,
-) -> Result<(), Failure> {
+/// The demo's listeners and relay as given on the command line (`None`: the configuration's).
+#[derive(Default)]
+pub struct Listen<'a> {
+    pub http: Option<&'a str>,
+    pub whois: Option<&'a str>,
+    pub dns: Option<&'a str>,
+    pub epp: Option<&'a str>,
+    /// `host:port` of an SMTP server for the contact form (no TLS, no authentication).
+    pub smtp: Option<&'a str>,
+}
+
+/// The sender of the demo's contact-form messages.
+pub const DEMO_MAIL_FROM: &str = "nao-responder@nicbox-demo.example";
+
+/// A registered domain the greeting names (a registrar's own, made by every demo).
+pub const DEMO_SAMPLE_DOMAIN: &str = "ptisp.pt";
+
+/// Runs the demo: creates `dir` on the first run, then serves, with a greeting on stdout.
+pub fn run(dir: &Path, listen: &Listen) -> Result<(), Failure> {
     let check_addr = |flag: &str, v: Option<&str>| -> Result<(), Failure> {
         match v {
             Some(a) if a.parse::<SocketAddr>().is_err() => {
@@ -117,40 +128,88 @@ pub fn run(
             _ => Ok(()),
         }
     };
-    check_addr("http", http)?;
-    check_addr("whois", whois)?;
-    check_addr("dns", dns)?;
-    check_addr("epp", epp)?;
+    check_addr("http", listen.http)?;
+    check_addr("whois", listen.whois)?;
+    check_addr("dns", listen.dns)?;
+    check_addr("epp", listen.epp)?;
+    let smtp = match listen.smtp {
+        Some(a) => match a.rsplit_once(':').map(|(h, p)| (h.trim_matches(['[', ']']), p.parse::<u16>())) {
+            Some((host, Ok(port))) if !host.is_empty() => Some((host.to_string(), port)),
+            _ => return Err(Failure::Usage(format!("--smtp: `{a}` is not host:port"))),
+        },
+        None => None,
+    };
     let config_path = dir.join("nicbox.toml");
     init_tracing("info", false);
     if !config_path.exists() {
         create(
             dir,
-            http.unwrap_or("127.0.0.1:8080"),
-            whois.unwrap_or("127.0.0.1:4343"),
-            dns.unwrap_or("127.0.0.1:5353"),
-            epp.unwrap_or("127.0.0.1:7700"),
+            listen.http.unwrap_or("127.0.0.1:8080"),
+            listen.whois.unwrap_or("127.0.0.1:4343"),
+            listen.dns.unwrap_or("127.0.0.1:5353"),
+            listen.epp.unwrap_or("127.0.0.1:7700"),
         )?;
     }
     let mut settings = config::load(&config_path).map_err(|e| Failure::Usage(e.to_string()))?;
-    if let Some(a) = http.and_then(|a| a.parse().ok()) {
+    // Links (WHOIS's contact form, RDAP) follow the listener actually bound unless the
+    // configuration names a public URL of its own.
+    let scheme = if settings.http.tls.is_some() { "https" } else { "http" };
+    let url_follows_listener = settings.public_url == format!("{scheme}://{}", settings.http.listen);
+    if let Some(a) = listen.http.and_then(|a| a.parse().ok()) {
         settings.http.listen = a;
     }
-    if let Some(a) = whois.and_then(|a| a.parse().ok()) {
+    if let Some(a) = listen.whois.and_then(|a| a.parse().ok()) {
         settings.whois.listen = a;
     }
-    if let (Some(a), Some(d)) = (dns.and_then(|a| a.parse().ok()), settings.dns.as_mut()) {
+    if let (Some(a), Some(d)) = (listen.dns.and_then(|a| a.parse().ok()), settings.dns.as_mut()) {
         d.listen = a;
     }
-    if let (Some(a), Some(e)) = (epp.and_then(|a| a.parse().ok()), settings.epp.as_mut()) {
+    if let (Some(a), Some(e)) = (listen.epp.and_then(|a| a.parse().ok()), settings.epp.as_mut()) {
         e.listen = a;
     }
-    let creds = dir.join("demo-credentials.json");
-    println!("nicbox demo: data in {}, credentials in {}", dir.display(), creds.display());
-    if let Ok(text) = std::fs::read_to_string(&creds) {
-        println!("{text}");
+    if let Some((host, port)) = smtp {
+        settings.smtp = Some(config::SmtpSettings {
+            host,
+            port,
+            from: DEMO_MAIL_FROM.into(),
+            tls: config::SmtpTls::None,
+            username: None,
+            password: None,
+        });
     }
-    serve(settings)
+    let creds_path = dir.join("demo-credentials.json");
+    let creds: serde_json::Value =
+        std::fs::read_to_string(&creds_path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
+    let creds_path = absolute(&creds_path);
+    crate::cli::serve_with(
+        settings,
+        |bound, s| {
+            if url_follows_listener {
+                s.public_url = format!("{scheme}://{}", crate::greeting::reachable(bound.http_addr));
+            }
+        },
+        |bound, s| {
+            let facts = crate::greeting::Facts {
+                http: format!("{scheme}://{}", crate::greeting::reachable(bound.http_addr)),
+                whois: bound.whois_addr,
+                epp: bound.epp.as_ref().map(|(_, _, a)| *a),
+                dns: bound.dns.as_ref().map(|(_, _, a)| *a),
+                domain: DEMO_SAMPLE_DOMAIN.into(),
+                creds,
+                creds_path,
+                zone_files: crate::zone::publish::zones_of(s)
+                    .iter()
+                    .map(|(z, _, _)| absolute(&s.zone.dir.join(format!("{z}.zone"))))
+                    .collect(),
+                smtp: s.smtp.as_ref().map(|m| format!("{}:{}", m.host, m.port)),
+            };
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(crate::greeting::render(crate::greeting::Lang::from_env(), &facts).as_bytes());
+            let _ = out.flush();
+        },
+    )
 }
 
 /// Writes a PEM file; private keys readable by the owner only.

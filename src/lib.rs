@@ -15,6 +15,7 @@ pub mod demo;
 pub mod directory;
 pub mod dns;
 pub mod epp;
+pub mod greeting;
 pub mod http;
 pub mod jobs;
 pub mod limits;

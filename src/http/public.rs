@@ -58,6 +58,7 @@ pub struct Texts {
     pub sent: &'static str,
     pub wrong_answer: &'static str,
     pub not_available: &'static str,
+    pub no_relay: &'static str,
     pub too_many: &'static str,
     pub failed: &'static str,
     pub bad_input: &'static str,
@@ -89,6 +90,7 @@ pub const PT: Texts = Texts {
     sent: "Mensagem enviada ao titular.",
     wrong_answer: "A resposta à pergunta não está certa (ou a página expirou). Tente de novo.",
     not_available: "O formulário de contacto não está disponível para este domínio.",
+    no_relay: "Nesta instalação não é possível enviar mensagens: não está configurado nenhum servidor de correio. O formulário de contacto fica indicado no WHOIS e no RDAP.",
     too_many: "Demasiadas mensagens a partir do seu endereço. Tente mais tarde.",
     failed: "Não foi possível enviar a mensagem agora. Tente mais tarde.",
     bad_input: "Preencha todos os campos (mensagem até 5000 caracteres) com um email válido.",
@@ -120,6 +122,7 @@ pub const EN: Texts = Texts {
     sent: "Message sent to the holder.",
     wrong_answer: "The answer to the question is not right (or the page expired). Please try again.",
     not_available: "The contact form is not available for this domain.",
+    no_relay: "Messages cannot be sent on this installation: no mail relay is configured. The contact form stays linked from WHOIS and RDAP.",
     too_many: "Too many messages from your address. Please try later.",
     failed: "The message could not be sent now. Please try later.",
     bad_input: "Fill in every field (a message of at most 5000 characters) with a valid email address.",
@@ -405,10 +408,16 @@ fn target(s: &AppState, domain: &str) -> Option<(String, String, String)> {
 
 fn contact_page(s: &AppState, t: &'static Texts, domain: &str, f: ContactForm, notice: &str, sent: bool) -> Response {
     let found = target(s, domain);
-    let enabled = found.is_some() && s.mailer.is_some();
+    let registered = found.is_some();
+    let enabled = registered && s.mailer.is_some();
     let (ascii, unicode) = found.map(|(a, u, _)| (a, u)).unwrap_or_else(|| (domain.to_string(), domain.to_string()));
     let (question, token) = challenge(crate::clock::Clock::wall_now().0);
-    let notice = if !enabled && notice.is_empty() { t.not_available } else { notice };
+    // A registered domain's form opens even without a relay, and says so plainly.
+    let notice = match (registered, enabled) {
+        (false, _) if notice.is_empty() => t.not_available,
+        (true, false) => t.no_relay,
+        _ => notice,
+    };
     let page = ContactPage {
         t,
         registry: &s.registry.settings().registry_name,
@@ -427,7 +436,7 @@ fn contact_page(s: &AppState, t: &'static Texts, domain: &str, f: ContactForm, n
         token,
     };
     let mut resp = html(page.render());
-    if !enabled {
+    if !registered {
         *resp.status_mut() = StatusCode::NOT_FOUND;
     }
     resp
@@ -456,7 +465,9 @@ async fn contact_send(
         return contact_page(&s, t, &domain, f, "", false);
     };
     let Some(mailer) = s.mailer.clone() else {
-        return contact_page(&s, t, &domain, f, "", false);
+        let mut r = contact_page(&s, t, &domain, f, "", false);
+        *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        return r;
     };
     if !check_challenge(&f.token, &f.answer, crate::clock::Clock::wall_now().0) {
         let mut r = contact_page(&s, t, &domain, f, t.wrong_answer, false);

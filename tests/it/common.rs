@@ -271,18 +271,35 @@ impl Server {
     }
 
     pub fn start(args: &[&str], dir: &Path) -> Server {
-        let mut cmd = Command::new(binary());
-        cmd.args(args);
-        Server::start_command(cmd, dir)
+        Server::start_with(args, dir, Stdio::null(), &[])
+    }
+
+    /// Like [`Server::start`], with standard output going to `stdout` and `env` set (a value of
+    /// `None` removes the variable).
+    pub fn start_with(args: &[&str], dir: &Path, stdout: Stdio, env: &[(&str, Option<&str>)]) -> Server {
+        let mut command = Command::new(binary());
+        command.args(args);
+        for (k, v) in env {
+            match v {
+                Some(v) => command.env(k, v),
+                None => command.env_remove(k),
+            };
+        }
+        Server::start_command_to(command, dir, stdout)
     }
 
     /// Starts `cmd` (the binary, or a wrapper that runs it and passes its standard error on) and
     /// waits for its `listening` lines.
-    pub fn start_command(mut cmd: Command, dir: &Path) -> Server {
+    pub fn start_command(cmd: Command, dir: &Path) -> Server {
+        Server::start_command_to(cmd, dir, Stdio::null())
+    }
+
+    fn start_command_to(mut cmd: Command, dir: &Path, stdout: Stdio) -> Server {
+        let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let mut child = cmd
             .env("NICBOX_LOG", "nicbox=info")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .expect("start nicbox");
@@ -331,8 +348,10 @@ impl Server {
             assert!(Instant::now() < deadline, "nicbox did not start: {:?}", log.lock().unwrap());
         }
         let (http, whois) = (http.unwrap(), whois.unwrap());
-        let credentials = (args.first() == Some(&"demo"))
-            .then(|| args.iter().position(|a| *a == "--data"))
+        let credentials = args
+            .iter()
+            .any(|a| a == "demo")
+            .then(|| args.iter().position(|a| a == "--data"))
             .flatten()
             .and_then(|i| args.get(i + 1))
             .map(|d| dir.join(d).join("demo-credentials.json"));

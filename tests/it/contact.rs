@@ -18,20 +18,20 @@ const HOLDER: &str = "titular@exemplo-mail.pt";
 const SENDER: &str = "ana.visitante@visitante.example";
 
 /// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
 
 /// aiosmtpd on loopback, delivering into a Maildir; killed on drop.
-struct Smtp {
+pub struct Smtp {
     child: Child,
-    port: u16,
+    pub port: u16,
     maildir: tempfile::TempDir,
 }
 
 impl Smtp {
-    fn start() -> Smtp {
+    pub fn start() -> Smtp {
         let maildir = tempfile::tempdir().unwrap();
         let port = free_port();
         let child = Command::new("python3")
@@ -55,7 +55,7 @@ impl Smtp {
     }
 
     /// The delivered messages (files of `new/`), oldest first by name.
-    fn messages(&self) -> Vec<String> {
+    pub fn messages(&self) -> Vec<String> {
         let dir = self.maildir.path().join("mail").join("new");
         let mut files: Vec<_> = match std::fs::read_dir(&dir) {
             Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
@@ -66,7 +66,7 @@ impl Smtp {
     }
 
     /// Waits (5 s at most) until `n` messages were delivered.
-    fn wait_for(&self, n: usize) -> Vec<String> {
+    pub fn wait_for(&self, n: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let m = self.messages();
@@ -125,13 +125,13 @@ fn registry(dir: &Path, port: u16) -> Server {
 }
 
 /// (status, body) of a GET.
-fn get(agent: &ureq::Agent, url: &str) -> (u16, String) {
+pub fn get(agent: &ureq::Agent, url: &str) -> (u16, String) {
     let mut resp = agent.get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
 }
 
 /// (status, body) of a form POST.
-fn post_form(agent: &ureq::Agent, url: &str, fields: &[(&str, &str)]) -> (u16, String) {
+pub fn post_form(agent: &ureq::Agent, url: &str, fields: &[(&str, &str)]) -> (u16, String) {
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for (k, v) in fields {
         ser.append_pair(k, v);
@@ -145,7 +145,7 @@ fn post_form(agent: &ureq::Agent, url: &str, fields: &[(&str, &str)]) -> (u16, S
 }
 
 /// The challenge of a form page: (A, B, token), from "... A + B?" and the hidden input.
-fn challenge(html: &str) -> (u32, u32, String) {
+pub fn challenge(html: &str) -> (u32, u32, String) {
     let start = html.find("<label for=\"answer\">").unwrap_or_else(|| panic!("no challenge in\n{html}"));
     let label = &html[start..];
     let label = &label[..label.find("</label>").unwrap()];
@@ -191,7 +191,7 @@ fn send(agent: &ureq::Agent, s: &Server, subject: &str, message: &str, right: bo
 }
 
 /// A message's headers (unfolded, names in lower case) and its body, decoded.
-fn parse_mail(raw: &str) -> (Vec<(String, String)>, String) {
+pub fn parse_mail(raw: &str) -> (Vec<(String, String)>, String) {
     let raw = raw.replace("\r\n", "\n");
     let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
     let mut headers: Vec<(String, String)> = Vec::new();
@@ -242,7 +242,7 @@ fn quoted_printable(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
     headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
 }
 
