@@ -10,10 +10,10 @@ use std::path::Path;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::cli::{Failure, init_tracing, serve};
 use crate::config;
 use crate::model::{Actor, ContactKind, Role};
 use crate::registry::{ContactInput, DomainCreate, DsInput, NameserverInput, NewRegistrar, Registry};
+use crate::run::{Failure, init_tracing, serve};
 use crate::store::Store;
 
 /// Domains the demo seeds.
