@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, Settings};
 use crate::model::{Actor, Role};
 use crate::registry::{NewRegistrar, Registry};
+use crate::run::{Failure, init_tracing, open_registry, runtime, serve};
 use crate::store::{ReadOnlyStore, Store, StoreError};
 
 /// Where commands read the configuration when neither `--config` nor `NICBOX_CONFIG` says.
@@ -288,33 +289,8 @@ Example:
     },
 }
 
-/// Exit codes: 0 fine, 1 the command failed, 2 bad input (arguments or configuration).
-#[derive(Debug)]
-pub enum Failure {
-    Usage(String),
-    Failed(String),
-}
-
-impl<E: std::fmt::Display> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure::Failed(e.to_string())
-    }
-}
-
 fn load(path: &Path) -> Result<Settings, Failure> {
     config::load(path).map_err(|e| Failure::Usage(e.to_string()))
-}
-
-pub fn init_tracing(level: &str, json: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("NICBOX_LOG").unwrap_or_else(|_| EnvFilter::new(format!("nicbox={level},warn")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
-    let _ = if json { builder.with_ansi(false).try_init() } else { builder.try_init() };
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
 pub fn main() -> ExitCode {
@@ -337,16 +313,6 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// Opens the registry for a command-line action; a running server holds the database.
-fn open_registry(settings: Settings) -> Result<Registry, Failure> {
-    Registry::open(settings).map_err(|e| match e {
-        StoreError::Busy => Failure::Failed(
-            "the database is in use by a running server: stop it first (backup and check work while it runs)".into(),
-        ),
-        other => Failure::Failed(other.to_string()),
-    })
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
@@ -435,27 +401,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
     }
-}
-
-pub fn serve(settings: Settings) -> Result<(), Failure> {
-    serve_with(settings, |_, _| {}, |_, _| {})
-}
-
-/// Serves: binds every listener, lets `adjust` change the settings knowing the bound addresses
-/// (the demo's links on port 0), opens the registry, calls `ready` (before the `listening` lines).
-pub fn serve_with(
-    mut settings: Settings,
-    adjust: impl FnOnce(&crate::server::Bound, &mut Settings),
-    ready: impl FnOnce(&crate::server::Bound, &Settings),
-) -> Result<(), Failure> {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let bound = crate::server::bind(&settings).await.map_err(|e| Failure::Failed(format!("cannot listen: {e}")))?;
-        adjust(&bound, &mut settings);
-        let reg = open_registry(settings.clone())?;
-        ready(&bound, &settings);
-        crate::server::serve(reg, bound).await.map_err(|e| Failure::Failed(e.to_string()))
-    })
 }
 
 fn registrar(command: RegistrarCommand) -> Result<(), Failure> {

@@ -10,10 +10,10 @@ use std::path::Path;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::cli::{Failure, init_tracing};
 use crate::config;
 use crate::model::{Actor, ContactKind, Role};
 use crate::registry::{ContactInput, DomainCreate, DsInput, NameserverInput, NewRegistrar, Registry};
+use crate::run::{Failure, init_tracing};
 use crate::store::Store;
 
 /// Domains the demo seeds.
@@ -182,7 +182,7 @@ pub fn run(dir: &Path, listen: &Listen) -> Result<(), Failure> {
         std::fs::read_to_string(&creds_path).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
     let creds_path = absolute(&creds_path);
-    crate::cli::serve_with(
+    crate::run::serve_with(
         settings,
         |bound, s| {
             if url_follows_listener {

@@ -24,8 +24,12 @@ pub mod model;
 pub mod policy;
 pub mod progress;
 pub mod registry;
+pub mod run;
 pub mod server;
 pub mod store;
 pub mod tls;
 pub mod whois;
 pub mod zone;
+
+#[cfg(test)]
+mod layout_tests;

@@ -173,7 +173,7 @@ impl Registry {
         let registrar = registrar.to_string();
         let actor = Actor::Registrar(registrar.clone());
         self.submit(move |tx| {
-            super::lifecycle::idempotent(tx, &registrar, idem.as_ref(), now, |tx| {
+            super::idem::idempotent(tx, &registrar, idem.as_ref(), now, |tx| {
                 create_in(tx, &registrar, &contact, input.handle.as_deref(), &actor)
             })
         })

@@ -281,7 +281,7 @@ impl Registry {
         // name is taken: by this very request), so the rules are checked inside.
         let prepared = self.prepare_create(req, true);
         self.submit(move |tx| {
-            super::lifecycle::idempotent(tx, &registrar, idem.as_ref(), now, |tx| match &prepared {
+            super::idem::idempotent(tx, &registrar, idem.as_ref(), now, |tx| match &prepared {
                 Ok(p) => this.create_in(tx, &registrar, p, now),
                 Err(e) => Err(e.clone()),
             })

@@ -1,55 +1,22 @@
 //! The life of a domain after registration (POLICY.md section 3): renew, transfer, auth codes,
 //! delete and restore, registrant change, the registry's decisions on reviews and server
-//! statuses, poll messages and idempotent retries.
+//! statuses, poll messages, and the lifecycle job (which also expires idempotency records; the
+//! retries themselves are in `idem`).
 //!
 //! Each command reads the domain inside the writer, checks every rule, and only then writes.
 //! Numbers (periods, windows, restore days, review hours) are policy values of the TLD profile.
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use super::error::{Code, RegistryError, err};
+use super::idem::{Idem, idempotent};
 use super::registrars::charge;
 use super::{Registry, commit_domain, put_domain_counted, random_code, record, remove_domain_counted};
 use crate::limits::{AUTH_CODE_BYTES_MAX, AUTH_CODE_CHARS, POLL_MESSAGES_MAX, POLL_PAGE_MAX};
-use crate::model::{Actor, Contact, Domain, IdempotencyRecord, PollMessage, Registrar, Snapshot, Status, Timestamp};
+use crate::model::{Actor, Contact, Domain, PollMessage, Registrar, Snapshot, Status, Timestamp};
 use crate::policy::{Profile, RegistrantChangeMode};
-use crate::store::{WriteTx, codec};
-
-/// An Idempotency-Key with the fingerprint of the request that carried it.
-#[derive(Debug, Clone)]
-pub struct Idem {
-    pub key: String,
-    pub fingerprint: [u8; 32],
-}
-
-/// Runs `f` once per (registrar, key): a repeat of the same request returns the first result
-/// and changes nothing; the same key with another request is refused. The record is written in
-/// the same transaction as the command, so a retried request can never charge twice.
-pub(crate) fn idempotent<T, F>(
-    tx: &mut WriteTx,
-    registrar: &str,
-    idem: Option<&Idem>,
-    now: Timestamp,
-    f: F,
-) -> Result<T, RegistryError>
-where
-    T: Serialize + DeserializeOwned,
-    F: FnOnce(&mut WriteTx) -> Result<T, RegistryError>,
-{
-    let Some(idem) = idem else { return f(tx) };
-    if let Some(rec) = tx.idempotency(registrar, &idem.key)? {
-        if rec.fingerprint != idem.fingerprint {
-            return err(Code::Conflict, "this Idempotency-Key was already used for a different request");
-        }
-        return Ok(codec::decode(&rec.outcome)?);
-    }
-    let value = f(tx)?;
-    let rec = IdempotencyRecord { at: now, fingerprint: idem.fingerprint, outcome: codec::encode(&value)? };
-    tx.put_idempotency(registrar, &idem.key, &rec)?;
-    Ok(value)
-}
+use crate::store::WriteTx;
 
 /// Queues a poll message for a registrar, dropping its oldest when the queue is full.
 pub(super) fn poll(

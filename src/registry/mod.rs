@@ -12,6 +12,7 @@ mod contacts;
 mod domains;
 mod epp;
 pub mod error;
+mod idem;
 mod import;
 mod lifecycle;
 mod registrars;
@@ -27,8 +28,9 @@ pub use contacts::{ContactInput, ContactPatch};
 pub use domains::{CheckResult, DomainCreate, DomainPatch, DsInput, NameserverInput};
 pub use epp::{EPP_PASSWORD_MAX, EPP_PASSWORD_MIN, LoginRefusal, check_epp_password};
 pub use error::{Code, RegistryError};
+pub use idem::Idem;
 pub use import::{ImportLine, ImportReport};
-pub use lifecycle::{Idem, LifecycleReport, RegistrantChangeRequest, RenewRequest, TransferRequest};
+pub use lifecycle::{LifecycleReport, RegistrantChangeRequest, RenewRequest, TransferRequest};
 pub use registrars::{ApiKey, NewRegistrar};
 
 use crate::clock::{Clock, ClockKind};

@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use redb::ReadableTableMetadata;
 
+use super::abuse::QUERY_LOG_BLOCK_ROWS;
 use super::*;
-use crate::model::{Domain, Timestamp};
+use crate::model::{Domain, QueryLogBlock, QueryLogEntry, Timestamp};
 
 fn domain(name: &str, registrar: &str, expires: i64) -> Domain {
     Domain {
