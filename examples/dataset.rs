@@ -24,94 +24,9 @@
 use std::collections::HashSet;
 use std::io::Write;
 
-const FIRST_NAMES: &[&str] = &[
-    "Ana",
-    "Maria",
-    "João",
-    "José",
-    "Francisco",
-    "Beatriz",
-    "Inês",
-    "Rui",
-    "Pedro",
-    "Tiago",
-    "Sofia",
-    "Marta",
-    "Luís",
-    "Carlos",
-    "Catarina",
-    "Rita",
-    "Miguel",
-    "Joana",
-    "Manuel",
-    "António",
-    "Teresa",
-    "Filipa",
-    "Gonçalo",
-    "Leonor",
-    "Duarte",
-    "Mariana",
-    "Nuno",
-    "Helena",
-    "Vasco",
-    "Margarida",
-    "Sérgio",
-    "Cláudia",
-    "André",
-    "Lúcia",
-];
-const SURNAMES: &[&str] = &[
-    "Silva",
-    "Santos",
-    "Ferreira",
-    "Pereira",
-    "Oliveira",
-    "Costa",
-    "Rodrigues",
-    "Martins",
-    "Jesus",
-    "Sousa",
-    "Fernandes",
-    "Gonçalves",
-    "Gomes",
-    "Lopes",
-    "Marques",
-    "Alves",
-    "Almeida",
-    "Ribeiro",
-    "Pinto",
-    "Carvalho",
-    "Teixeira",
-    "Moreira",
-    "Correia",
-    "Mendes",
-    "Nunes",
-    "Soares",
-    "Vieira",
-    "Monteiro",
-    "Cardoso",
-    "Rocha",
-    "Raposo",
-    "Neves",
-    "Coelho",
-    "Cruz",
-    "Cunha",
-    "Pires",
-    "Ramos",
-    "Reis",
-    "Simões",
-    "Antunes",
-    "Matos",
-    "Fonseca",
-    "Magalhães",
-    "Brandão",
-    "Sequeira",
-    "Tavares",
-    "Quintela",
-    "Barros",
-    "Lobo",
-    "Macedo",
-];
+// Names and streets: the demo's, so both speak the same Portuguese.
+use nicbox::demo::{FIRST as FIRST_NAMES, LAST as SURNAMES, STREET as STREETS};
+
 const TOWNS: &[(&str, &str)] = &[
     ("Lisboa", "1000"),
     ("Porto", "4000"),
@@ -141,24 +56,6 @@ const TOWNS: &[(&str, &str)] = &[
     ("Loulé", "8100"),
     ("Tomar", "2300"),
     ("Covilhã", "6200"),
-];
-const STREETS: &[&str] = &[
-    "Rua Augusta",
-    "Avenida da Liberdade",
-    "Rua de Santa Catarina",
-    "Praça do Comércio",
-    "Rua do Ouro",
-    "Avenida dos Aliados",
-    "Rua Direita",
-    "Largo da Sé",
-    "Rua da Alegria",
-    "Travessa do Carmo",
-    "Rua 25 de Abril",
-    "Avenida da República",
-    "Rua das Flores",
-    "Calçada do Combro",
-    "Rua do Salitre",
-    "Estrada Nacional 125",
 ];
 const TRADES: &[&str] = &[
     "padaria",
@@ -329,15 +226,10 @@ impl Rng {
 
 /// A valid Portuguese NIF starting with `first`.
 fn nif(rng: &mut Rng, first: u8) -> String {
-    let mut d = [0u8; 9];
-    d[0] = first;
-    for x in d.iter_mut().take(8).skip(1) {
-        *x = rng.below(10) as u8;
-    }
-    let sum: u32 = d.iter().take(8).enumerate().map(|(i, &x)| u32::from(x) * (9 - i as u32)).sum();
-    let r = sum % 11;
-    d[8] = if r < 2 { 0 } else { (11 - r) as u8 };
-    d.iter().map(|x| char::from(b'0' + x)).collect()
+    let mut d: Vec<u32> = vec![u32::from(first)];
+    d.extend((0..7).map(|_| rng.below(10) as u32));
+    d.push(nicbox::policy::nif_check_digit(&d));
+    d.iter().map(|x| char::from_digit(*x, 10).unwrap_or('0')).collect()
 }
 
 fn ascii_fold(s: &str) -> String {

@@ -321,7 +321,8 @@ impl Rng {
     }
 }
 
-const FIRST: &[&str] = &[
+/// Sample data shared with the scale dataset (examples/dataset.rs).
+pub const FIRST: &[&str] = &[
     "João",
     "Maria",
     "José",
@@ -353,7 +354,8 @@ const FIRST: &[&str] = &[
     "Joaquim",
     "Teresa",
 ];
-const LAST: &[&str] = &[
+/// Sample data shared with the scale dataset (examples/dataset.rs).
+pub const LAST: &[&str] = &[
     "Silva",
     "Santos",
     "Ferreira",
@@ -477,7 +479,8 @@ const CITY: &[(&str, &str)] = &[
     ("Ponta Delgada", "9500-150"),
     ("Viseu", "3500-080"),
 ];
-const STREET: &[&str] = &[
+/// Sample data shared with the scale dataset (examples/dataset.rs).
+pub const STREET: &[&str] = &[
     "Rua Augusta",
     "Avenida da Liberdade",
     "Rua de Santa Catarina",
@@ -501,9 +504,7 @@ fn nif(rng: &mut Rng, first: u32) -> String {
     for _ in 0..7 {
         digits.push((rng.next() % 10) as u32);
     }
-    let sum: u32 = digits.iter().zip((2..=9).rev()).map(|(d, w)| d * w).sum();
-    let r = sum % 11;
-    digits.push(if r < 2 { 0 } else { 11 - r });
+    digits.push(crate::policy::nif_check_digit(&digits));
     digits.iter().map(|d| char::from_digit(*d, 10).unwrap_or('0')).collect()
 }
 

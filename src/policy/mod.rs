@@ -17,7 +17,7 @@ mod profile;
 mod tests;
 
 pub use data::is_country_code;
-pub use fiscal::{FiscalIdError, check_fiscal_id};
+pub use fiscal::{FiscalIdError, check_fiscal_id, nif_check_digit};
 pub use lists::{ListEntry, ListError, MAX_ENTRIES, MAX_FILE_BYTES, MAX_LINE_BYTES, NameList};
 pub use name::{MAX_INPUT_BYTES, MAX_NAME_BYTES, Name, NameError};
 pub use profile::{DelegationCheck, Profile, ProfileOverrides, RegistrantChangeMode, RegistrationMode};
