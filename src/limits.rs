@@ -44,8 +44,10 @@ pub const API_BAD_KEYS_MAX: u32 = 20;
 pub const API_BAD_KEYS_WINDOW: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 /// Bytes of one line of an import file.
 pub const IMPORT_LINE_BYTES_MAX: usize = 64 * 1024;
-/// Commands an import keeps in flight (they are group-committed together).
-pub const IMPORT_IN_FLIGHT_MAX: usize = 2_000;
+/// Lines of an import applied as one writer command, and such chunks in flight: the writer
+/// commits what is waiting together, so at most (1 + in flight) chunks per transaction.
+pub const IMPORT_CHUNK_LINES: usize = 20_000;
+pub const IMPORT_CHUNKS_IN_FLIGHT: usize = 2;
 /// Length of generated auth codes (characters from a 56-symbol alphabet: about 93 bits).
 pub const AUTH_CODE_CHARS: usize = 16;
 /// Bytes of an auth code a registrar may send.

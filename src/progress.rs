@@ -75,6 +75,15 @@ impl<R> Progress<R> {
     }
 }
 
+impl Progress<()> {
+    /// Counts `bytes` of `lines` done, for work that is not a read.
+    pub fn step(&mut self, bytes: u64, lines: u64) {
+        self.done += bytes;
+        self.lines += lines;
+        self.tick();
+    }
+}
+
 fn clock(secs: f64) -> String {
     let s = secs.round() as u64;
     if s >= 60 { format!("{}m{:02}s", s / 60, s % 60) } else { format!("{s}s") }

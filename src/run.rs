@@ -35,7 +35,12 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// Opens the registry for a command-line action; a running server holds the database.
 pub(crate) fn open_registry(settings: Settings) -> Result<Registry, Failure> {
-    Registry::open(settings).map_err(|e| match e {
+    open_registry_with_cache(settings, crate::store::CACHE_BYTES)
+}
+
+/// [`open_registry`] with a page cache of `cache_bytes`.
+pub(crate) fn open_registry_with_cache(settings: Settings, cache_bytes: usize) -> Result<Registry, Failure> {
+    Registry::open_with_cache(settings, cache_bytes).map_err(|e| match e {
         StoreError::Busy => Failure::Failed(
             "the database is in use by a running server: stop it first (backup and check work while it runs)".into(),
         ),

@@ -62,7 +62,12 @@ impl Registry {
     /// Opens the database named by the settings and starts the writer. With a lab clock, the
     /// clock's offset is read back from the database.
     pub fn open(settings: Settings) -> Result<Registry, StoreError> {
-        let store = Store::open(&settings.db_path())?;
+        Registry::open_with_cache(settings, crate::store::CACHE_BYTES)
+    }
+
+    /// [`Registry::open`] with the database's page cache of `cache_bytes` (`nicbox import`).
+    pub fn open_with_cache(settings: Settings, cache_bytes: usize) -> Result<Registry, StoreError> {
+        let store = Store::open_with_cache(&settings.db_path(), cache_bytes)?;
         let clock = match settings.clock {
             ClockKind::System => Clock::system(),
             ClockKind::Lab => {

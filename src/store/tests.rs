@@ -170,6 +170,25 @@ fn counters_move_by_difference_and_vanish_at_zero() {
     assert_eq!(tx.counter("c").unwrap(), 1);
     assert_eq!(tx.counters_with_prefix("").unwrap().len(), 1 + 1);
     tx.commit().unwrap();
+    // Held in the transaction, written once at commit: what was committed reads back, an
+    // aborted transaction's moves vanish, and stored and moved counters merge under a prefix.
+    let r = s.read().unwrap();
+    assert_eq!((r.counter("a").unwrap(), r.counter("b").unwrap(), r.counter("c").unwrap()), (0, 1, 1));
+    assert_eq!(r.counters_with_prefix("").unwrap().len(), 2);
+    let mut tx = s.write().unwrap();
+    tx.counter_add("b", -1).unwrap();
+    tx.counter_add("d", 5).unwrap();
+    assert_eq!(tx.next_seq("x").unwrap(), 1);
+    assert_eq!(tx.next_seq_by("x", 10).unwrap(), 2);
+    assert_eq!(tx.next_seq("x").unwrap(), 12);
+    assert_eq!(tx.counters_with_prefix("").unwrap(), vec![("c".into(), 1), ("d".into(), 5), ("seq:x".into(), 12)]);
+    tx.abort().unwrap();
+    assert_eq!(s.read().unwrap().counters_with_prefix("").unwrap(), vec![("b".into(), 1), ("c".into(), 1)]);
+    let mut tx = s.write().unwrap();
+    assert_eq!(tx.next_seq("x").unwrap(), 1, "the aborted sequence numbers were never handed out");
+    tx.counter_add("b", -1).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(s.read().unwrap().counters_with_prefix("").unwrap(), vec![("c".into(), 1), ("seq:x".into(), 1)]);
 }
 
 fn logged(at: i64, origin: &str, query: &str) -> QueryLogEntry {

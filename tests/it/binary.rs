@@ -353,54 +353,63 @@ fn import_reports_refused_lines_and_keeps_the_rest() {
     let config = write_config(dir.path(), "");
     let c = config.to_str().unwrap().to_string();
     init_with_registrar(&config, "ptreg", 0);
-    let mut lines = Vec::new();
+    let domain_line = |name: &str, registrar: &str| {
+        let mut d = domain_body(name, "LEGACY-1");
+        for (k, v) in [
+            ("type", json!("domain")),
+            ("registrar", json!(registrar)),
+            ("created", json!("2019-05-01T10:00:00Z")),
+            ("expires", json!("2027-05-01T10:00:00Z")),
+        ] {
+            d[k] = v;
+        }
+        d
+    };
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    // Line 1: a domain before the contact it names (contacts are applied first).
+    lines.push(domain_line("primeiro.pt", "ptreg").to_string().into_bytes());
     let mut contact = org_body();
     contact["type"] = json!("contact");
     contact["registrar"] = json!("ptreg");
     contact["handle"] = json!("LEGACY-1");
-    lines.push(contact.to_string());
+    lines.push(contact.to_string().into_bytes());
     for i in 0..50 {
-        let mut d = domain_body(&format!("antigo{i}.pt"), "LEGACY-1");
-        d["type"] = json!("domain");
-        d["registrar"] = json!("ptreg");
-        d["created"] = json!("2019-05-01T10:00:00Z");
-        d["expires"] = json!("2027-05-01T10:00:00Z");
+        let mut d = domain_line(&format!("antigo{i}.pt"), "ptreg");
         d["status"] = json!(["clientTransferProhibited"]);
         d["auth_code"] = json!(format!("legacy-code-{i}"));
-        lines.push(d.to_string());
+        lines.push(d.to_string().into_bytes());
     }
     // A closed zone holds existing names: imported, not refused.
-    let mut closed = domain_body("velho.net.pt", "LEGACY-1");
-    for (k, v) in [
-        ("type", json!("domain")),
-        ("registrar", json!("ptreg")),
-        ("created", json!("2001-01-01T00:00:00Z")),
-        ("expires", json!("2027-01-01T00:00:00Z")),
-    ] {
-        closed[k] = v;
-    }
-    lines.push(closed.to_string());
-    lines.push("{not json".to_string()); // line 53
-    let mut unknown = domain_body("fantasma.pt", "NOBODY");
-    for (k, v) in [
-        ("type", json!("domain")),
-        ("registrar", json!("ptreg")),
-        ("created", json!("2020-01-01T00:00:00Z")),
-        ("expires", json!("2027-01-01T00:00:00Z")),
-    ] {
-        unknown[k] = v;
-    }
-    lines.push(unknown.to_string()); // line 54
+    let mut closed = domain_line("velho.net.pt", "ptreg");
+    closed["created"] = json!("2001-01-01T00:00:00Z");
+    lines.push(closed.to_string().into_bytes()); // line 53
+    lines.push(b"{not json".to_vec()); // line 54
+    let mut unknown = domain_line("fantasma.pt", "ptreg");
+    unknown["registrant"] = json!("NOBODY");
+    lines.push(unknown.to_string().into_bytes()); // line 55: no such contact
+    lines.push(domain_line("antigo7.pt", "ptreg").to_string().into_bytes()); // line 56: a repeat
+    let mut long = domain_line("comprido.pt", "ptreg");
+    long["legitimacy"] = json!("x".repeat(70 * 1024));
+    lines.push(long.to_string().into_bytes()); // line 57: over the 64 KiB bound
+    lines.push(b"{\"type\":\"domain\",\"name\":\"\xff\xfe.pt\"}".to_vec()); // line 58: not UTF-8
+    lines.push(domain_line("ultimo.pt", "ptreg").to_string().into_bytes()); // line 59
     let file = dir.path().join("import.jsonl");
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    std::fs::write(&file, lines.join(&b"\n"[..])).unwrap();
     let (code, out, err) = run(&["import", "--config", &c, file.to_str().unwrap()]);
     assert_eq!(code, 1, "refused lines make the exit code 1: {out} {err}");
-    assert!(out.contains("imported 1 contacts and 51 domains"), "{out}");
-    assert!(out.contains("line 53: refused"), "{out}");
-    assert!(out.contains("line 54: refused: invalid_contact"), "{out}");
-    let (code, out, err) = run(&["check", "--config", &c]);
+    assert!(out.contains("imported 1 contacts and 53 domains"), "{out}");
+    assert!(out.contains("line 54: refused"), "{out}");
+    assert!(out.contains("line 55: refused: invalid_contact"), "{out}");
+    assert!(out.contains("line 56: refused: not_available"), "{out}");
+    assert!(out.contains("line 57: refused: longer than 65536 bytes"), "{out}");
+    assert!(out.contains("line 58: refused: not UTF-8"), "{out}");
+    assert_eq!(out.matches("refused").count(), 5 + 1, "five lines and the total: {out}");
+    // Reported in the file's order, whatever order they were applied in.
+    let at = |n: &str| out.find(&format!("line {n}:")).unwrap();
+    assert!(at("54") < at("55") && at("55") < at("56") && at("56") < at("57") && at("57") < at("58"), "{out}");
+    let (code, out, err) = run(&["check", "--config", &c, "--deep"]);
     assert_eq!(code, 0, "{out} {err}");
-    assert!(out.contains("51 domains"), "{out}");
+    assert!(out.contains("53 domains"), "{out}");
 }
 
 #[test]
