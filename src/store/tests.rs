@@ -291,3 +291,24 @@ fn schema_1_query_log_migrates_to_blocks() {
     assert!(matches!(r.txn.open_table(legacy::QUERY_LOG), Err(redb::TableError::TableDoesNotExist(_))));
     assert!(matches!(r.txn.open_table(legacy::QUERY_LOG_BY_ORIGIN), Err(redb::TableError::TableDoesNotExist(_))));
 }
+
+#[test]
+fn a_cached_directory_snapshot_does_not_keep_freed_pages() {
+    // The directory's snapshot is cached between lookups; one kept across commits would hold
+    // every page those commits free, and the file would grow with each of them.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let s = Store::create(&path).unwrap();
+    let value = vec![7u8; 2048];
+    let commit = |i: usize| {
+        let mut tx = s.write().unwrap();
+        tx.put_meta(&format!("k{}", i % 8), &value).unwrap();
+        tx.commit().unwrap();
+    };
+    (0..50).for_each(commit);
+    drop(s.directory().unwrap());
+    let before = std::fs::metadata(&path).unwrap().len();
+    (0..1000).for_each(commit);
+    let after = std::fs::metadata(&path).unwrap().len();
+    assert!(after <= before + 256 * 1024, "1,000 small commits grew the file from {before} to {after} bytes");
+}
