@@ -9,7 +9,7 @@ use super::error::{Code, RegistryError, err};
 use super::registrars::charge;
 use super::{Registry, put_domain_counted, random_code, record, validate};
 use crate::limits::{AUTH_CODE_CHARS, CHECK_NAMES_MAX, HISTORY_ENTRIES_MAX, NAME_INPUT_BYTES_MAX};
-use crate::model::{Actor, Contact, Domain, HistoryEntry, Snapshot, Status, Timestamp};
+use crate::model::{Actor, Domain, HistoryEntry, Snapshot, Status, Timestamp};
 use crate::policy::DelegationCheck;
 use crate::policy::{Name, NameError, Profile};
 use crate::store::WriteTx;
@@ -136,20 +136,19 @@ fn usable_contact(
     role: &str,
     handle: &str,
     fiscal_required: bool,
-) -> Result<Contact, RegistryError> {
-    let c = match tx.contact(handle)? {
-        Some(c) if c.registrar == registrar => c,
-        _ => {
-            return err(Code::InvalidContact, format!("{role} contact {handle} does not exist"));
+) -> Result<(), RegistryError> {
+    match tx.with_contact(handle, |c| (c.registrar == registrar, c.fiscal_id.is_some()))? {
+        Some((true, has_fiscal)) => {
+            if fiscal_required && !has_fiscal {
+                return err(
+                    Code::MissingFiscalId,
+                    format!("{role} contact {handle} has no fiscal_id, which this TLD requires"),
+                );
+            }
+            Ok(())
         }
-    };
-    if fiscal_required && c.fiscal_id.is_none() {
-        return err(
-            Code::MissingFiscalId,
-            format!("{role} contact {handle} has no fiscal_id, which this TLD requires"),
-        );
+        _ => err(Code::InvalidContact, format!("{role} contact {handle} does not exist")),
     }
-    Ok(c)
 }
 
 /// The price of a registration: per year, with the premium price for the first year of a

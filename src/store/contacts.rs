@@ -13,6 +13,20 @@ reads! {
         t.get(handle)?.map(|v| codec::decode(v.value())).transpose()
     }
 
+    /// Calls `f` with the contact decoded as a view of its stored bytes (nothing copied): the
+    /// checks of a domain command read a contact's registrar and fiscal id, three times per
+    /// create.
+    pub fn with_contact<R>(
+        &self,
+        handle: &str,
+        f: impl FnOnce(&crate::model::ContactView<'_>) -> R,
+    ) -> Result<Option<R>, StoreError> {
+        let t = self.txn.open_table(CONTACTS)?;
+        let Some(v) = t.get(handle)? else { return Ok(None) };
+        let view: crate::model::ContactView<'_> = codec::decode_view(v.value())?;
+        Ok(Some(f(&view)))
+    }
+
     /// Handles of the registrar's contacts after `after` (exclusive), at most `limit`.
     pub fn contact_handles_of(
         &self,
