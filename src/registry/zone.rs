@@ -9,7 +9,8 @@
 //! or a damaged database, whatever the size of the difference.
 
 use crate::model::{
-    Actor, Delegation, Domain, GuardOutcome, JournalEntry, Nameserver, NsCheck, ServerCheck, Status, Timestamp, ZoneRun,
+    Actor, Delegation, Domain, DomainView, Ds, GuardOutcome, JournalEntry, Nameserver, NameserverView, NsCheck,
+    ServerCheck, Status, Timestamp, ZoneRun,
 };
 use crate::policy::{DelegationCheck, Policy};
 use crate::store::{ReadTx, StoreError, WriteTx};
@@ -30,14 +31,14 @@ pub fn host_needs_glue(host: &str, domain: &str) -> bool {
 }
 
 /// A set of nameservers in canonical order, keeping glue only where the zone needs it.
-fn canonical(domain: &str, ns: &[Nameserver]) -> Vec<Nameserver> {
+fn canonical(domain: &str, ns: &[NameserverView<'_>]) -> Vec<Nameserver> {
     let mut out: Vec<Nameserver> = ns
         .iter()
         .map(|n| {
-            let mut addresses = if host_needs_glue(&n.name, domain) { n.addresses.clone() } else { Vec::new() };
+            let mut addresses = if host_needs_glue(n.name, domain) { n.addresses.clone() } else { Vec::new() };
             addresses.sort();
             addresses.dedup();
-            Nameserver { name: n.name.clone(), addresses }
+            Nameserver { name: n.name.to_string(), addresses }
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -50,27 +51,50 @@ fn canonical(domain: &str, ns: &[Nameserver]) -> Vec<Nameserver> {
 /// (`inactive`), or, under `delegation_check = "require"`, with nameservers that have not passed
 /// the check (the last set that passed stays in the zone until the new one does).
 pub fn delegation_of(policy: &Policy, d: &Domain, check: Option<&NsCheck>) -> Option<Delegation> {
+    delegation_of_view(policy, &d.view(), check)
+}
+
+/// [`delegation_of`] for a domain decoded as a view of its stored bytes (the zone export reads
+/// every domain, and an owned decode cost a string per field it never uses).
+pub fn delegation_of_view(policy: &Policy, d: &DomainView<'_>, check: Option<&NsCheck>) -> Option<Delegation> {
     let profile = &policy.tlds.iter().find(|t| t.tld == d.tld)?.profile;
     if d.statuses.iter().any(|s| HELD.contains(s)) {
         return None;
     }
-    let ns: &[Nameserver] = match profile.delegation_check {
+    let passed_views: Vec<NameserverView<'_>>;
+    let ns: &[NameserverView<'_>] = match profile.delegation_check {
         DelegationCheck::Off | DelegationCheck::Warn => &d.nameservers,
         DelegationCheck::Require => match check {
-            Some(c) if c.passed && c.nameservers == d.nameservers => &d.nameservers,
-            Some(c) => c.passed_nameservers.as_deref()?,
+            Some(c) if c.passed && same_nameservers(&c.nameservers, &d.nameservers) => &d.nameservers,
+            Some(c) => {
+                passed_views = c.passed_nameservers.as_deref()?.iter().map(Nameserver::view).collect();
+                &passed_views
+            }
             None => return None,
         },
     };
     if ns.len() < profile.nameservers_min_delegated {
         return None;
     }
-    let mut ds = d.ds.clone();
+    let mut ds: Vec<Ds> =
+        d.ds.iter()
+            .map(|x| Ds {
+                key_tag: x.key_tag,
+                algorithm: x.algorithm,
+                digest_type: x.digest_type,
+                digest: x.digest.to_string(),
+            })
+            .collect();
     ds.sort_by(|a, b| {
         (a.key_tag, a.algorithm, a.digest_type, &a.digest).cmp(&(b.key_tag, b.algorithm, b.digest_type, &b.digest))
     });
     ds.dedup();
-    Some(Delegation { ns: canonical(&d.name, ns), ds })
+    Some(Delegation { ns: canonical(d.name, ns), ds })
+}
+
+/// Whether a stored set of nameservers is the view's, element by element.
+fn same_nameservers(owned: &[Nameserver], view: &[NameserverView<'_>]) -> bool {
+    owned.len() == view.len() && owned.iter().zip(view).all(|(a, b)| a.name == b.name && a.addresses == b.addresses)
 }
 
 /// Keeps the zone journal and the nameserver-check queue in step with a domain write (`new`

@@ -5,7 +5,7 @@ use redb::ReadableTable;
 
 use super::tables::{DOMAINS, NS_CHECK_DUE, NS_CHECK_DUE_OF, NS_CHECKS, ZONE_JOURNAL, ZONE_RUNS, ZONE_STATE};
 use super::{ReadTx, StoreError, WriteTx, codec};
-use crate::model::{Domain, JournalEntry, NsCheck, Timestamp, ZoneRun};
+use crate::model::{DomainView, JournalEntry, NsCheck, Timestamp, ZoneRun};
 
 /// Zone runs kept per zone.
 const ZONE_RUNS_KEPT: u64 = 1_000;
@@ -118,12 +118,13 @@ impl ReadTx {
         Ok(JournalCursor { range, tld: tld.to_string(), after_seq, upto_seq })
     }
 
-    /// Every domain with its nameserver check, in name order (the zone export's scan). Both
+    /// Every domain, as a view of its stored bytes, with its nameserver check, in name order
+    /// (the zone export's scan). Both
     /// tables are keyed by the domain name, so they are walked side by side (a lookup per
     /// domain would cost as much as the rest of the export).
     pub fn for_each_domain_with_check(
         &self,
-        mut f: impl FnMut(Domain, Option<NsCheck>) -> Result<(), StoreError>,
+        mut f: impl FnMut(&DomainView<'_>, Option<NsCheck>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let t = self.txn.open_table(DOMAINS)?;
         let checks = match self.txn.open_table(NS_CHECKS) {
@@ -157,7 +158,8 @@ impl ReadTx {
                 Some((n, _)) if n == name => pending.take().map(|(_, c)| c),
                 _ => None,
             };
-            f(codec::decode(v.value())?, check)?;
+            let d: DomainView<'_> = codec::decode_view(v.value())?;
+            f(&d, check)?;
         }
         Ok(())
     }

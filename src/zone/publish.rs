@@ -17,7 +17,7 @@ use crate::config::{Settings, TldZone};
 use crate::limits::ZONE_SAMPLE_NAMES;
 use crate::model::{Delegation, GuardOutcome, JournalEntry, Timestamp, ZoneRun};
 use crate::registry::Registry;
-use crate::registry::zone::delegation_of;
+use crate::registry::zone::delegation_of_view;
 use crate::store::JournalCursor;
 
 /// What an admin forcing a refused publication says.
@@ -453,11 +453,11 @@ fn scan(
     let policy = settings.policy.clone();
     let mut failure: Option<ExportError> = None;
     snap.for_each_domain_with_check(|d, check| {
-        let Some(t) = settings.tld(&d.tld) else { return Ok(()) };
-        let zone = if t.zone.separate.contains(&d.zone) { d.zone.as_str() } else { d.tld.as_str() };
+        let Some(t) = settings.tld(d.tld) else { return Ok(()) };
+        let zone = if t.zone.separate.iter().any(|z| z == d.zone) { d.zone } else { d.tld };
         let Some(job) = jobs.iter_mut().find(|j| j.zone == zone) else { return Ok(()) };
-        let delegation = delegation_of(&policy, &d, check.as_ref());
-        if let Err(e) = job.advance(Some(&d.name), delegation) {
+        let delegation = delegation_of_view(&policy, d, check.as_ref());
+        if let Err(e) = job.advance(Some(d.name), delegation) {
             failure = Some(e);
             return Err(crate::store::StoreError::Db("export stopped".into()));
         }
