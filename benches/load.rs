@@ -65,6 +65,10 @@
 //! NICBOX_LOAD_ONLY=whois,rdap cargo bench --bench load
 //! ```
 
+#[path = "support/mod.rs"]
+mod support;
+use support::{child_command, strip_ansi};
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::SocketAddr;
@@ -357,37 +361,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.terminate();
     }
-}
-
-/// A command whose process gets SIGTERM when this one dies.
-fn child_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
-    use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new(program);
-    // SAFETY: prctl is async-signal-safe; the closure allocates nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    cmd
-}
-
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Runs `nicbox ARGS` to completion (standard error passed through); its standard output.
