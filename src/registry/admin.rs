@@ -133,16 +133,28 @@ impl Registry {
             Ok(n) if n.is_idn() && prefix.starts_with("xn--") => n.unicode,
             _ => prefix,
         };
+        let min_ns = |tld: &str| {
+            self.policy().tlds.iter().find(|t| t.tld == tld).map(|t| t.profile.nameservers_min_delegated).unwrap_or(2)
+        };
         let keep = |d: &Domain| {
             q.zone.as_ref().is_none_or(|z| &d.zone == z)
-                && q.status.is_none_or(|s| d.effective_statuses(2).contains(&s) || d.has(s))
+                && q.status.is_none_or(|s| d.effective_statuses(min_ns(&d.tld)).contains(&s))
                 && q.registrar.as_ref().is_none_or(|x| &d.registrar == x)
         };
+        // Undelegated domains are a range of the nameserver-count index (below the largest
+        // minimum of any TLD; `keep` applies each domain's own): read in pages of what is asked.
+        let below = (q.status == Some(Status::Inactive)).then(|| {
+            let most = self.policy().tlds.iter().map(|t| t.profile.nameservers_min_delegated).max().unwrap_or(2);
+            u8::try_from(most).unwrap_or(u8::MAX)
+        });
         let mut out = Vec::new();
         let mut after = q.after.clone();
         let mut scanned = 0;
         while out.len() < limit && scanned < SEARCH_SCAN_MAX {
-            let page = r.names_with_prefix(&prefix, after.as_deref(), 500)?;
+            let page = match below {
+                Some(below) => r.names_with_few_nameservers(below, &prefix, after.as_deref(), limit.max(50))?,
+                None => r.names_with_prefix(&prefix, after.as_deref(), 500)?,
+            };
             if page.is_empty() {
                 break;
             }

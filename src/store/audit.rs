@@ -3,9 +3,10 @@
 
 use redb::ReadableTableMetadata;
 
-use super::domains::contacts_of;
+use super::domains::{contacts_of, ns_count};
 use super::tables::{
-    CONTACT_USES, DOMAINS_BY_REGISTRAR, DOMAINS_BY_STATUS, DOMAINS_BY_UNICODE, DOMAINS_DUE, NAMESERVER_USES,
+    CONTACT_USES, DOMAINS_BY_NS_COUNT, DOMAINS_BY_REGISTRAR, DOMAINS_BY_STATUS, DOMAINS_BY_UNICODE, DOMAINS_DUE,
+    NAMESERVER_USES,
 };
 use super::{ReadTx, StoreError};
 use crate::model::Domain;
@@ -22,6 +23,7 @@ impl ReadTx {
         let hosts = self.txn.open_table(NAMESERVER_USES)?;
         let mut hosts_expected = 0u64;
         let by_status = self.txn.open_table(DOMAINS_BY_STATUS)?;
+        let by_ns = self.txn.open_table(DOMAINS_BY_NS_COUNT)?;
         let mut uses_expected = 0u64;
         let mut statuses_expected = 0u64;
         let mut domains = 0u64;
@@ -32,6 +34,9 @@ impl ReadTx {
             }
             if by_reg.get((d.registrar.as_str(), d.name.as_str()))?.is_none() {
                 problems.push(format!("domain {} missing from the registrar index", d.name));
+            }
+            if by_ns.get((ns_count(&d), d.unicode_name.as_str(), d.name.as_str()))?.is_none() {
+                problems.push(format!("domain {} missing from the nameserver-count index", d.name));
             }
             if by_exp.get((d.due.0, d.name.as_str()))?.is_none() {
                 problems.push(format!("domain {} missing from the due index", d.name));
@@ -69,6 +74,9 @@ impl ReadTx {
         }
         if uses.len()? != uses_expected {
             problems.push(format!("contact-use index has {} entries, the domains give {uses_expected}", uses.len()?));
+        }
+        if by_ns.len()? != domains {
+            problems.push(format!("nameserver-count index has {} entries for {domains} domains", by_ns.len()?));
         }
         if by_exp.len()? != domains {
             problems.push(format!("due index has {} entries for {domains} domains", by_exp.len()?));

@@ -65,6 +65,7 @@ fn backup_from(src: &ReadTransaction, out: &Path) -> Result<BackupReport, StoreE
     entries += copy_table(src, &txn, DOMAINS_BY_REGISTRAR)?;
     entries += copy_table(src, &txn, DOMAINS_DUE)?;
     entries += copy_table(src, &txn, DOMAINS_BY_STATUS)?;
+    entries += copy_table(src, &txn, DOMAINS_BY_NS_COUNT)?;
     entries += copy_table(src, &txn, POLL)?;
     entries += copy_table(src, &txn, IDEMPOTENCY)?;
     entries += copy_table(src, &txn, IDEMPOTENCY_BY_TIME)?;

@@ -4,7 +4,8 @@
 use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::tables::{
-    CONTACT_USES, DOMAINS, DOMAINS_BY_REGISTRAR, DOMAINS_BY_STATUS, DOMAINS_BY_UNICODE, DOMAINS_DUE, NAMESERVER_USES,
+    CONTACT_USES, DOMAINS, DOMAINS_BY_NS_COUNT, DOMAINS_BY_REGISTRAR, DOMAINS_BY_STATUS, DOMAINS_BY_UNICODE,
+    DOMAINS_DUE, NAMESERVER_USES,
 };
 use super::{ReadTx, StoreError, WriteTx, codec};
 use crate::model::{Domain, Timestamp};
@@ -90,6 +91,39 @@ reads! {
             }
             out.push((u.to_string(), a.to_string()));
         }
+        Ok(out)
+    }
+
+    /// Domains with fewer than `below` nameservers whose Unicode name starts with `prefix`, after
+    /// `after` (a unicode name, exclusive), in Unicode order, at most `limit`: (unicode, A-label).
+    /// Reads at most `limit` index entries per nameserver count below `below` (13 at most).
+    pub fn names_with_few_nameservers(
+        &self,
+        below: u8,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let t = self.txn.open_table(DOMAINS_BY_NS_COUNT)?;
+        let start = after.filter(|a| *a > prefix).unwrap_or(prefix);
+        let mut out = Vec::new();
+        for count in 0..below {
+            let mut taken = 0;
+            for item in t.range((count, start, "")..)? {
+                let (k, _) = item?;
+                let (c, u, a) = k.value();
+                if c != count || !u.starts_with(prefix) || taken >= limit {
+                    break;
+                }
+                if Some(u) == after {
+                    continue;
+                }
+                out.push((u.to_string(), a.to_string()));
+                taken += 1;
+            }
+        }
+        out.sort();
+        out.truncate(limit);
         Ok(out)
     }
 
@@ -217,6 +251,14 @@ impl WriteTx {
         if old.is_none() {
             self.txn.open_table(DOMAINS_BY_UNICODE)?.insert((new.unicode_name.as_str(), new.name.as_str()), ())?;
         }
+        let old_count = old.map(|o| (ns_count(o), o.unicode_name.as_str()));
+        if old_count.map(|(c, _)| c) != Some(ns_count(new)) {
+            let mut t = self.txn.open_table(DOMAINS_BY_NS_COUNT)?;
+            if let Some((c, u)) = old_count {
+                t.remove((c, u, new.name.as_str()))?;
+            }
+            t.insert((ns_count(new), new.unicode_name.as_str(), new.name.as_str()), ())?;
+        }
         let old_hosts: std::collections::BTreeSet<&str> =
             old.map(|o| o.nameservers.iter().map(|n| n.name.as_str()).collect()).unwrap_or_default();
         let new_hosts: std::collections::BTreeSet<&str> = new.nameservers.iter().map(|n| n.name.as_str()).collect();
@@ -258,11 +300,44 @@ impl WriteTx {
             t.remove((h.as_str(), old.name.as_str()))?;
         }
         self.txn.open_table(DOMAINS_BY_UNICODE)?.remove((old.unicode_name.as_str(), old.name.as_str()))?;
+        self.txn.open_table(DOMAINS_BY_NS_COUNT)?.remove((
+            ns_count(old),
+            old.unicode_name.as_str(),
+            old.name.as_str(),
+        ))?;
         let mut t = self.txn.open_table(NAMESERVER_USES)?;
         for n in &old.nameservers {
             t.remove((n.name.as_str(), old.name.as_str()))?;
         }
         Ok(())
+    }
+}
+
+/// A domain's key in the nameserver-count index (at most 13 nameservers; saturates).
+pub(super) fn ns_count(d: &Domain) -> u8 {
+    u8::try_from(d.nameservers.len()).unwrap_or(u8::MAX)
+}
+
+impl WriteTx {
+    /// Schema 3's migration: the nameserver-count index of every stored domain, inserted in key
+    /// order (collected and sorted first, ~60 bytes a domain). Returns the entries written.
+    pub(super) fn fill_ns_count_index(&mut self) -> Result<u64, StoreError> {
+        let mut keys: Vec<(u8, String, String)> = Vec::new();
+        {
+            let t = self.txn.open_table(DOMAINS)?;
+            for item in t.iter()? {
+                let (_, v) = item?;
+                let d: Domain = codec::decode(v.value())?;
+                keys.push((ns_count(&d), d.unicode_name, d.name));
+            }
+        }
+        keys.sort();
+        let mut t = self.txn.open_table(DOMAINS_BY_NS_COUNT)?;
+        for (c, u, a) in &keys {
+            t.insert((*c, u.as_str(), a.as_str()), ())?;
+        }
+        self.writes += keys.len() as u64;
+        Ok(keys.len() as u64)
     }
 }
 

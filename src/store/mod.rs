@@ -59,7 +59,7 @@ use tables::*;
 
 /// Schema version of the database layout this binary writes. A file with a newer version is
 /// refused; an older one is migrated at open, before any listener starts.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -186,6 +186,15 @@ impl Store {
             let secs = started.elapsed().as_secs_f64();
             tracing::info!(rows, secs, "database migrated to schema version 2 (query log in blocks)");
         }
+        if matches!(version, Some(1 | 2)) {
+            let started = std::time::Instant::now();
+            let mut tx = store.write()?;
+            let rows = tx.fill_ns_count_index()?;
+            tx.put_meta("schema_version", &3u32.to_le_bytes())?;
+            tx.commit()?;
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(rows, secs, "database migrated to schema version 3 (domains by nameserver count)");
+        }
         Ok(store)
     }
 
@@ -301,6 +310,7 @@ impl WriteTx {
         self.txn.open_table(DOMAINS_BY_REGISTRAR)?;
         self.txn.open_table(DOMAINS_DUE)?;
         self.txn.open_table(DOMAINS_BY_STATUS)?;
+        self.txn.open_table(DOMAINS_BY_NS_COUNT)?;
         self.txn.open_table(POLL)?;
         self.txn.open_table(IDEMPOTENCY)?;
         self.txn.open_table(IDEMPOTENCY_BY_TIME)?;

@@ -12,6 +12,11 @@ pub(super) const DOMAINS_BY_REGISTRAR: TableDefinition<(&str, &str), ()> = Table
 /// (due time, domain name): the lifecycle job's work list, by when each domain next needs it
 /// (its expiry, the end of its restore period or of a review).
 pub(super) const DOMAINS_DUE: TableDefinition<(i64, &str), ()> = TableDefinition::new("domains_due");
+/// (nameserver count, unicode name, A-label name) for every domain: the undelegated ones (fewer
+/// nameservers than their TLD's minimum) are a range of it, listed in Unicode order without a
+/// scan (the admin's `inactive` filter and the queues page). Schema 3; filled by its migration.
+pub(super) const DOMAINS_BY_NS_COUNT: TableDefinition<(u8, &str, &str), ()> =
+    TableDefinition::new("domains_by_ns_count");
 /// (status, domain name) for every stored status: queues (pendingCreate, pendingUpdate) and filters.
 pub(super) const DOMAINS_BY_STATUS: TableDefinition<(&str, &str), ()> = TableDefinition::new("domains_by_status");
 /// (registrar id, message id) -> PollMessage

@@ -107,9 +107,58 @@ proptest! {
         let mut want: Vec<(Timestamp, String)> = model.values().map(|d| (d.expires, d.name.clone())).collect();
         want.sort();
         prop_assert_eq!(r.due(Timestamp(i64::MAX), 1000).unwrap(), want);
+        // Undelegated (no nameserver here): the index's range, in name order, paged.
+        let bare: Vec<String> = model.values().filter(|d| d.nameservers.is_empty()).map(|d| d.name.clone()).collect();
+        let got: Vec<String> =
+            r.names_with_few_nameservers(1, "", None, 1000).unwrap().into_iter().map(|(_, a)| a).collect();
+        prop_assert_eq!(&got, &bare);
+        if bare.len() > 2 {
+            let page: Vec<String> = r
+                .names_with_few_nameservers(1, "", Some(&bare[0]), 2)
+                .unwrap()
+                .into_iter()
+                .map(|(_, a)| a)
+                .collect();
+            prop_assert_eq!(page, bare[1..3].to_vec());
+        }
+        let all = r.names_with_few_nameservers(2, "d1", None, 1000).unwrap();
+        prop_assert_eq!(all.len(), model.keys().filter(|n| n.starts_with("d1")).count());
         let problems = r.audit(&|_| vec![]).unwrap();
         prop_assert!(problems.is_empty(), "{:?}", problems);
     }
+}
+
+/// A schema 2 file (no nameserver-count index) is migrated at open: the index is filled from
+/// the records, the audit finds it whole, and the file as it was is kept beside it.
+#[test]
+fn a_schema_2_database_gets_its_nameserver_count_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    {
+        let s = Store::create(&path).unwrap();
+        let mut tx = s.write().unwrap();
+        for i in 0..300i64 {
+            tx.put_domain(None, &domain(&format!("m{i:03}.pt"), "r0", i)).unwrap();
+        }
+        assert!(tx.txn.delete_table(DOMAINS_BY_NS_COUNT).unwrap());
+        tx.put_meta("schema_version", &2u32.to_le_bytes()).unwrap();
+        tx.commit().unwrap();
+        let r = s.read().unwrap();
+        assert!(r.names_with_few_nameservers(1, "", None, 10).is_err(), "no index before the migration");
+    }
+    let s = Store::open(&path).unwrap();
+    let r = s.read().unwrap();
+    assert_eq!(r.schema_version().unwrap(), Some(3));
+    let problems = r.audit(&|_| vec![]).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    let bare = r.names_with_few_nameservers(1, "", None, 1000).unwrap();
+    assert_eq!(bare.len(), 150, "odd expiries have no nameserver");
+    assert_eq!(bare[0].1, "m001.pt");
+    let kept = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with("t.redb.v2-backup-"));
+    assert!(kept, "a copy of the schema 2 file is kept beside it");
 }
 
 #[test]
@@ -256,8 +305,8 @@ fn query_log_blocks_read_by_origin_and_window_and_purge() {
     assert_eq!(idx.iter().unwrap().count(), 3 + 2);
 }
 
-/// A version 1 database (a record per query) opens as version 2 with the same entries in blocks
-/// and without the old tables.
+/// A version 1 database (a record per query) opens as the current version with the same entries
+/// in blocks and without the old tables.
 #[test]
 fn schema_1_query_log_migrates_to_blocks() {
     let dir = tempfile::tempdir().unwrap();
@@ -283,7 +332,7 @@ fn schema_1_query_log_migrates_to_blocks() {
     }
     let s = Store::open(&path).unwrap();
     let r = s.read().unwrap();
-    assert_eq!(r.schema_version().unwrap(), Some(2));
+    assert_eq!(r.schema_version().unwrap(), Some(SCHEMA_VERSION));
     assert_eq!(r.query_log(None, Timestamp(0), usize::MAX, false).unwrap(), all);
     let of_4: Vec<QueryLogEntry> = all.iter().filter(|e| e.origin == "192.0.2.4").cloned().collect();
     assert_eq!(r.query_log(Some("192.0.2.4"), Timestamp(0), usize::MAX, false).unwrap(), of_4);
