@@ -231,7 +231,8 @@ impl WriteTx {
             }
             t.insert((new.registrar.as_str(), new.name.as_str()), ())?;
         }
-        if old_due != Some(new.due) {
+        let defer = self.deferring();
+        if old_due != Some(new.due) && !defer {
             let mut t = self.txn.open_table(DOMAINS_DUE)?;
             if let Some(e) = old_due {
                 t.remove((e.0, new.name.as_str()))?;
@@ -252,34 +253,36 @@ impl WriteTx {
             self.txn.open_table(DOMAINS_BY_UNICODE)?.insert((new.unicode_name.as_str(), new.name.as_str()), ())?;
         }
         let old_count = old.map(|o| (ns_count(o), o.unicode_name.as_str()));
-        if old_count.map(|(c, _)| c) != Some(ns_count(new)) {
+        if old_count.map(|(c, _)| c) != Some(ns_count(new)) && !defer {
             let mut t = self.txn.open_table(DOMAINS_BY_NS_COUNT)?;
             if let Some((c, u)) = old_count {
                 t.remove((c, u, new.name.as_str()))?;
             }
             t.insert((ns_count(new), new.unicode_name.as_str(), new.name.as_str()), ())?;
         }
-        let old_hosts: std::collections::BTreeSet<&str> =
-            old.map(|o| o.nameservers.iter().map(|n| n.name.as_str()).collect()).unwrap_or_default();
-        let new_hosts: std::collections::BTreeSet<&str> = new.nameservers.iter().map(|n| n.name.as_str()).collect();
-        if old_hosts != new_hosts {
-            let mut t = self.txn.open_table(NAMESERVER_USES)?;
-            for h in old_hosts.difference(&new_hosts) {
-                t.remove((*h, new.name.as_str()))?;
+        if !defer {
+            let old_hosts: std::collections::BTreeSet<&str> =
+                old.map(|o| o.nameservers.iter().map(|n| n.name.as_str()).collect()).unwrap_or_default();
+            let new_hosts: std::collections::BTreeSet<&str> = new.nameservers.iter().map(|n| n.name.as_str()).collect();
+            if old_hosts != new_hosts {
+                let mut t = self.txn.open_table(NAMESERVER_USES)?;
+                for h in old_hosts.difference(&new_hosts) {
+                    t.remove((*h, new.name.as_str()))?;
+                }
+                for h in new_hosts.difference(&old_hosts) {
+                    t.insert((*h, new.name.as_str()), ())?;
+                }
             }
-            for h in new_hosts.difference(&old_hosts) {
-                t.insert((*h, new.name.as_str()), ())?;
-            }
-        }
-        let old_contacts = old.map(contacts_of).unwrap_or_default();
-        let new_contacts = contacts_of(new);
-        if old_contacts != new_contacts {
-            let mut t = self.txn.open_table(CONTACT_USES)?;
-            for h in old_contacts.difference(&new_contacts) {
-                t.remove((h.as_str(), new.name.as_str()))?;
-            }
-            for h in new_contacts.difference(&old_contacts) {
-                t.insert((h.as_str(), new.name.as_str()), ())?;
+            let old_contacts = old.map(contacts_of).unwrap_or_default();
+            let new_contacts = contacts_of(new);
+            if old_contacts != new_contacts {
+                let mut t = self.txn.open_table(CONTACT_USES)?;
+                for h in old_contacts.difference(&new_contacts) {
+                    t.remove((h.as_str(), new.name.as_str()))?;
+                }
+                for h in new_contacts.difference(&old_contacts) {
+                    t.insert((h.as_str(), new.name.as_str()), ())?;
+                }
             }
         }
         Ok(())

@@ -30,6 +30,7 @@ mod abuse;
 mod admin;
 mod audit;
 mod backup;
+mod bulk;
 pub mod codec;
 mod contacts;
 mod counters;
@@ -117,14 +118,17 @@ pub struct Store {
     generation: Arc<AtomicU64>,
     /// The public directory's snapshot, reused until the next commit (`Store::directory`).
     directory: Arc<Mutex<Option<Arc<DirectorySnapshot>>>>,
+    /// A bulk load is under way: writes leave the indexes of `bulk` to its end.
+    bulk: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The page cache of a database opened to serve: the hot inner pages of the B-trees. The kernel's
 /// page cache holds the file as well, so a larger cache mostly keeps a second copy: at 2,000,000
-/// domains, 64 MiB served WHOIS, RDAP and durable creates as fast as 256 MiB did (within the
-/// noise of paired runs) with a third of the resident memory (135 against 400 MiB after the read
-/// loads; the budget is 512 MiB), and the zone export ran no slower (benches/RESULTS.md, Memory).
-pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// domains, 64 and 128 MiB served WHOIS and durable creates as fast as 256 MiB did, with a third
+/// to a half of the resident memory (135 / 225 against 400 MiB after the read loads; the budget
+/// is 512 MiB); RDAP, which reads a domain and its contacts, lost ground at 64 MiB in a full run
+/// (the branch pages of a 5 GiB file no longer all fit), hence 128 (benches/RESULTS.md, Memory).
+pub const CACHE_BYTES: usize = 128 * 1024 * 1024;
 
 fn builder(cache_bytes: usize) -> redb::Builder {
     let mut b = Database::builder();
@@ -195,6 +199,7 @@ impl Store {
             let secs = started.elapsed().as_secs_f64();
             tracing::info!(rows, secs, "database migrated to schema version 3 (domains by nameserver count)");
         }
+        store.finish_interrupted_bulk()?;
         Ok(store)
     }
 
@@ -204,6 +209,7 @@ impl Store {
             path: path.to_path_buf(),
             generation: Arc::new(AtomicU64::new(0)),
             directory: Arc::new(Mutex::new(None)),
+            bulk: Default::default(),
         }
     }
 
@@ -226,6 +232,7 @@ impl Store {
             generation: self.generation.clone(),
             directory: self.directory.clone(),
             counters: Default::default(),
+            bulk: self.bulk.load(Ordering::SeqCst),
         })
     }
 }
@@ -280,6 +287,8 @@ pub struct WriteTx {
     /// Counters and sequences this transaction moved, as they stand: written once at commit (a
     /// group of commands, an import above all, moves the same few counters thousands of times).
     counters: std::collections::HashMap<String, i64>,
+    /// Leaves the deferred indexes out (`bulk`).
+    bulk: bool,
 }
 
 reads! {

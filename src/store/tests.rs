@@ -361,3 +361,54 @@ fn a_cached_directory_snapshot_does_not_keep_freed_pages() {
     let after = std::fs::metadata(&path).unwrap().len();
     assert!(after <= before + 256 * 1024, "1,000 small commits grew the file from {before} to {after} bytes");
 }
+
+/// A bulk load leaves the contact, nameserver, due and nameserver-count indexes to its end,
+/// which builds them from the records; one that dies before its end has them rebuilt at the
+/// next open. Either way the audit finds every index whole.
+#[test]
+fn a_bulk_load_builds_its_deferred_indexes_at_the_end_or_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let s = Store::create(&path).unwrap();
+    {
+        let mut tx = s.write().unwrap();
+        tx.put_domain(None, &domain("antes.pt", "r0", 4)).unwrap();
+        tx.commit().unwrap();
+    }
+    s.begin_bulk().unwrap();
+    for i in 0..200i64 {
+        let mut tx = s.write().unwrap();
+        tx.put_domain(None, &domain(&format!("b{i:03}.pt"), "r1", i)).unwrap();
+        tx.commit().unwrap();
+    }
+    let problems = s.read().unwrap().audit(&|_| vec![]).unwrap();
+    assert!(problems.iter().any(|p| p.contains("missing from the due index")), "deferred: {problems:?}");
+    assert!(s.end_bulk().unwrap() > 0);
+    let r = s.read().unwrap();
+    let problems = r.audit(&|_| vec![]).unwrap();
+    assert!(problems.is_empty(), "{problems:?}");
+    assert_eq!(r.due(Timestamp(i64::MAX), 1000).unwrap().len(), 201);
+    assert_eq!(r.names_with_few_nameservers(1, "b", None, 1000).unwrap().len(), 100);
+    drop(r);
+    // After the end, writes index as they go again.
+    {
+        let mut tx = s.write().unwrap();
+        tx.put_domain(None, &domain("depois.pt", "r0", 6)).unwrap();
+        tx.commit().unwrap();
+    }
+    assert!(s.read().unwrap().audit(&|_| vec![]).unwrap().is_empty());
+    // A load that never reaches its end.
+    s.begin_bulk().unwrap();
+    {
+        let mut tx = s.write().unwrap();
+        tx.put_domain(None, &domain("perdido.pt", "r2", 8)).unwrap();
+        tx.commit().unwrap();
+    }
+    drop(s);
+    let s = Store::open(&path).unwrap();
+    let r = s.read().unwrap();
+    let problems = r.audit(&|_| vec![]).unwrap();
+    assert!(problems.is_empty(), "rebuilt at open: {problems:?}");
+    assert!(r.due(Timestamp(i64::MAX), 1000).unwrap().iter().any(|(_, n)| n == "perdido.pt"));
+    assert!(r.get_meta("bulk_indexes_pending").unwrap().is_none());
+}
