@@ -327,12 +327,19 @@ fn name_char() -> impl Strategy<Value = char> {
 /// Devanagari, the scripts of the pool that need one.
 fn shows_hidden(text: &str) -> Option<char> {
     let chars: Vec<char> = text.chars().collect();
-    let needs_joiner = |c: char| matches!(c, '\u{0600}'..='\u{06ff}' | '\u{0900}'..='\u{097f}');
+    // The script of a character that may be joined (Arabic, Devanagari): a joiner is kept only
+    // between two characters of the same one.
+    let needs_joiner = |c: char| match c {
+        '\u{0600}'..='\u{06ff}' => Some(1),
+        '\u{0900}'..='\u{097f}' => Some(2),
+        _ => None,
+    };
     chars.iter().enumerate().find_map(|(i, &c)| {
         let bad = match c {
             '\n' | '\r' | '\t' => false,
             '\u{200c}' | '\u{200d}' => {
-                !(i > 0 && needs_joiner(chars[i - 1]) && chars.get(i + 1).is_some_and(|&n| needs_joiner(n)))
+                let before = if i > 0 { needs_joiner(chars[i - 1]) } else { None };
+                !(before.is_some() && chars.get(i + 1).and_then(|&n| needs_joiner(n)) == before)
             }
             c if c.is_control() => true,
             '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}' | '\u{200e}' | '\u{feff}' | '\u{00ad}' => {
