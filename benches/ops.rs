@@ -1736,6 +1736,9 @@ fn run() -> i32 {
     }
     list.push(("domains of reg01".into(), "/admin/domains?registrar=reg01".into()));
     list.push(("domains: status inactive".into(), "/admin/domains?status=inactive".into()));
+    // Sparse filters without a prefix: the smallest registrar (2%), a stored status (0.75%).
+    list.push(("domains of reg08".into(), "/admin/domains?registrar=reg08".into()));
+    list.push(("domains: status clientHold".into(), "/admin/domains?status=clientHold".into()));
     if let Some(h) = &history_name {
         list.push((format!("domain with a long history ({h})"), format!("/admin/domains/{h}")));
     }

@@ -27,6 +27,15 @@ pub struct DomainSearch {
     pub after: Option<String>,
 }
 
+/// Where [`Registry::domain_search`] takes its candidates from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    FewNameservers(u8),
+    Status(Status),
+    Registrar(&'a str),
+    Prefix,
+}
+
 /// Domains examined by one search page at most (a filter that matches little stops there).
 const SEARCH_SCAN_MAX: usize = 20_000;
 
@@ -141,19 +150,46 @@ impl Registry {
                 && q.status.is_none_or(|s| d.effective_statuses(min_ns(&d.tld)).contains(&s))
                 && q.registrar.as_ref().is_none_or(|x| &d.registrar == x)
         };
-        // Undelegated domains are a range of the nameserver-count index (below the largest
-        // minimum of any TLD; `keep` applies each domain's own): read in pages of what is asked.
-        let below = (q.status == Some(Status::Inactive)).then(|| {
+        // Where the candidates come from: the narrowest index that holds every match, so that a
+        // page reads about as many records as it shows. Undelegated domains are a range of the
+        // nameserver-count index (below the largest minimum of any TLD; `keep` applies each
+        // domain's own); without a prefix, a stored status or a registrar is a range of its own
+        // index (in A-label order); otherwise the names with the prefix, in Unicode order.
+        let source = if q.status == Some(Status::Inactive) {
             let most = self.policy().tlds.iter().map(|t| t.profile.nameservers_min_delegated).max().unwrap_or(2);
-            u8::try_from(most).unwrap_or(u8::MAX)
-        });
+            Source::FewNameservers(u8::try_from(most).unwrap_or(u8::MAX))
+        } else if let (true, Some(st)) = (prefix.is_empty(), q.status.filter(|s| *s != Status::Ok)) {
+            Source::Status(st)
+        } else if let (true, Some(reg)) = (prefix.is_empty(), q.registrar.as_deref()) {
+            Source::Registrar(reg)
+        } else {
+            Source::Prefix
+        };
         let mut out = Vec::new();
-        let mut after = q.after.clone();
+        // The page token is the previous page's last Unicode name; the A-label indexes go on
+        // from its A-label.
+        let mut after = match source {
+            Source::Status(_) | Source::Registrar(_) => {
+                q.after.as_deref().map(|u| self.name_key(u).unwrap_or_default())
+            }
+            _ => q.after.clone(),
+        };
         let mut scanned = 0;
         while out.len() < limit && scanned < SEARCH_SCAN_MAX {
-            let page = match below {
-                Some(below) => r.names_with_few_nameservers(below, &prefix, after.as_deref(), limit.max(50))?,
-                None => r.names_with_prefix(&prefix, after.as_deref(), 500)?,
+            let page = limit.max(50);
+            let page: Vec<(String, String)> = match source {
+                Source::FewNameservers(below) => {
+                    r.names_with_few_nameservers(below, &prefix, after.as_deref(), page)?
+                }
+                Source::Status(st) => r
+                    .domain_names_with_status(st, after.as_deref(), page)?
+                    .into_iter()
+                    .map(|a| (a.clone(), a))
+                    .collect(),
+                Source::Registrar(reg) => {
+                    r.domain_names_of(reg, after.as_deref(), page)?.into_iter().map(|a| (a.clone(), a)).collect()
+                }
+                Source::Prefix => r.names_with_prefix(&prefix, after.as_deref(), 500)?,
             };
             if page.is_empty() {
                 break;

@@ -412,3 +412,52 @@ fn a_bulk_load_builds_its_deferred_indexes_at_the_end_or_at_the_next_open() {
     assert!(r.due(Timestamp(i64::MAX), 1000).unwrap().iter().any(|(_, n)| n == "perdido.pt"));
     assert!(r.get_meta("bulk_indexes_pending").unwrap().is_none());
 }
+
+/// The journal purge: entries up to the published sequence go, later ones and other TLDs'
+/// stay; when every entry is the TLD's and none is later, the table goes at once (the same
+/// outcome, without a removal per entry).
+#[test]
+fn journal_purge_keeps_what_is_not_published_and_drops_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::create(&dir.path().join("t.redb")).unwrap();
+    let entry = crate::model::JournalEntry { at: Timestamp(0), before: None, after: None };
+    let append = |tld: &str, names: std::ops::Range<u32>| {
+        let mut tx = s.write().unwrap();
+        for i in names {
+            let seq = tx.next_seq("zone_journal").unwrap();
+            tx.append_journal(tld, &format!("n{i:04}.{tld}"), seq, &entry).unwrap();
+        }
+        tx.commit().unwrap();
+    };
+    let left = |tld: &str| {
+        let mut seqs = Vec::new();
+        s.read().unwrap().for_each_journal_entry(tld, 0, u64::MAX, |_, seq, _| Ok(seqs.push(seq))).unwrap();
+        seqs
+    };
+    let purge = |tld: &str, upto: u64, limit: usize| {
+        let mut tx = s.write().unwrap();
+        let n = tx.purge_journal(tld, upto, limit).unwrap();
+        tx.commit().unwrap();
+        n
+    };
+    append("pt", 0..300); // seqs 1..=300
+    append("cv", 0..5); // 301..=305
+    // Another TLD's entries: entry by entry, in pages of `limit`.
+    assert_eq!(purge("pt", 300, 100), 100);
+    assert_eq!(purge("pt", 300, 1000), 200);
+    assert!(left("pt").is_empty());
+    assert_eq!(left("cv"), (301..=305).collect::<Vec<_>>());
+    // Only this TLD's, but one entry is later than what was published: it stays.
+    assert_eq!(purge("cv", 304, 1000), 4);
+    assert_eq!(left("cv"), vec![305]);
+    // Only this TLD's and nothing later: all at once, whatever the limit.
+    append("pt", 0..50); // 306..=355
+    assert_eq!(purge("cv", 305, 1000), 1);
+    assert_eq!(purge("pt", 355, 10), 50);
+    assert!(left("pt").is_empty() && left("cv").is_empty());
+    // The table is recreated by the next write.
+    append("pt", 0..1);
+    assert_eq!(left("pt"), vec![356]);
+    assert_eq!(purge("pt", 355, 10), 0);
+    assert_eq!(left("pt"), vec![356]);
+}

@@ -1,7 +1,7 @@
 //! What zone publication reads and writes: the zone journal, nameserver checks and their
 //! queue, publication state and runs.
 
-use redb::ReadableTable;
+use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::tables::{DOMAINS, NS_CHECK_DUE, NS_CHECK_DUE_OF, NS_CHECKS, ZONE_JOURNAL, ZONE_RUNS, ZONE_STATE};
 use super::{ReadTx, StoreError, WriteTx, codec};
@@ -118,18 +118,19 @@ impl ReadTx {
         Ok(JournalCursor { range, tld: tld.to_string(), after_seq, upto_seq })
     }
 
-    /// Every domain, as a view of its stored bytes, with its nameserver check, in name order
-    /// (the zone export's scan). Both
-    /// tables are keyed by the domain name, so they are walked side by side (a lookup per
-    /// domain would cost as much as the rest of the export).
+    /// Every domain, as a view of its stored bytes, with its nameserver check (`with_checks`
+    /// false: always None, and the checks are not read), in name order (the zone export's
+    /// scan). Both tables are keyed by the domain name, so they are walked side by side (a
+    /// lookup per domain would cost as much as the rest of the export).
     pub fn for_each_domain_with_check(
         &self,
+        with_checks: bool,
         mut f: impl FnMut(&DomainView<'_>, Option<NsCheck>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let t = self.txn.open_table(DOMAINS)?;
         let checks = match self.txn.open_table(NS_CHECKS) {
-            Ok(c) => Some(c),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Ok(c) if with_checks => Some(c),
+            Ok(_) | Err(redb::TableError::TableDoesNotExist(_)) => None,
             Err(e) => return Err(e.into()),
         };
         let mut check_iter = match &checks {
@@ -178,6 +179,19 @@ impl WriteTx {
     /// `limit`; returns how many went.
     pub fn purge_journal(&mut self, tld: &str, upto_seq: u64, limit: usize) -> Result<usize, StoreError> {
         let mut t = self.txn.open_table(ZONE_JOURNAL)?;
+        // Every entry is this TLD's and none came after `upto_seq` (the journal's sequence has
+        // not moved past it): the whole table goes at once, its pages freed without a removal
+        // per entry (the first publication after an import purges millions of them).
+        let whole = u64::try_from(self.counter("seq:zone_journal")?).unwrap_or(0) <= upto_seq
+            && t.first()?.is_some_and(|(k, _)| k.value().0 == tld)
+            && t.last()?.is_some_and(|(k, _)| k.value().0 == tld);
+        if whole {
+            let n = usize::try_from(t.len()?).unwrap_or(usize::MAX);
+            drop(t);
+            self.txn.delete_table(ZONE_JOURNAL)?;
+            self.writes += 1;
+            return Ok(n);
+        }
         let mut doomed: Vec<(String, u64)> = Vec::new();
         for item in t.range((tld, "", 0u64)..)? {
             let (k, _) = item?;

@@ -99,3 +99,72 @@ async fn sign_in_needs_the_form_token_and_is_throttled_after_five_failures() {
     let audit = env.registry.audit_log(None, 100).unwrap();
     assert_eq!(audit.iter().filter(|e| e.operation.starts_with("failed sign-in")).count(), 5);
 }
+
+/// The admin search without a name prefix takes a registrar's or a stored status's domains
+/// from its own index: each filter finds exactly its domains, page after page, and the other
+/// filters still apply.
+#[tokio::test]
+async fn search_by_registrar_or_status_finds_exactly_those_domains_page_by_page() {
+    use nicbox::model::Status;
+    use nicbox::registry::admin::DomainSearch;
+    let env = Env::new();
+    let (ka, kb) = (env.registrar("alfa", 10_000_000).await, env.registrar("beta", 10_000_000).await);
+    let (ha, hb) = (env.org(&ka).await, env.org(&kb).await);
+    let mut of_a = Vec::new();
+    for i in 0..70 {
+        // Interleaved names, so that a registrar's are not one run of the name order; some IDN,
+        // some in com.pt.
+        let (key, handle) = if i % 3 == 0 { (&ka, &ha) } else { (&kb, &hb) };
+        let name = match i % 5 {
+            0 => format!("açor{i:02}.pt"),
+            1 => format!("casa{i:02}.com.pt"),
+            _ => format!("casa{i:02}.pt"),
+        };
+        let (s, v) = env.register(key, &name, handle, serde_json::json!({})).await;
+        assert!(s.is_success(), "{name}: {v}");
+        if key == &ka {
+            of_a.push(env.registry.name_key(&name).unwrap());
+        }
+    }
+    let held: Vec<String> = of_a.iter().step_by(4).cloned().collect();
+    for n in &held {
+        env.registry
+            .set_server_statuses(n, vec![Status::ServerHold], vec![], Actor::User("maria".into()))
+            .await
+            .unwrap();
+    }
+    // Every page of a search, as the domains page follows them (its token: the last Unicode name).
+    let all = |q: DomainSearch, limit: usize| {
+        let mut out: Vec<String> = Vec::new();
+        let mut q = q;
+        loop {
+            let page = env.registry.domain_search(&q, limit).unwrap();
+            out.extend(page.iter().map(|d| d.name.clone()));
+            if page.len() < limit {
+                return out;
+            }
+            q.after = page.last().map(|d| d.unicode_name.clone());
+        }
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let by_a = all(DomainSearch { registrar: Some("alfa".into()), ..Default::default() }, 7);
+    assert_eq!(by_a.len(), of_a.len(), "each of alfa's domains once: {by_a:?}");
+    assert_eq!(sorted(by_a), sorted(of_a.clone()));
+    let com =
+        all(DomainSearch { registrar: Some("alfa".into()), zone: Some("com.pt".into()), ..Default::default() }, 3);
+    let want: Vec<String> = of_a.iter().filter(|n| n.ends_with(".com.pt")).cloned().collect();
+    assert!(!want.is_empty());
+    assert_eq!(sorted(com), sorted(want));
+    let on_hold = all(DomainSearch { status: Some(Status::ServerHold), ..Default::default() }, 2);
+    assert_eq!(sorted(on_hold), sorted(held.clone()));
+    let none =
+        all(DomainSearch { status: Some(Status::ServerHold), registrar: Some("beta".into()), ..Default::default() }, 5);
+    assert!(none.is_empty(), "beta holds none of them: {none:?}");
+    // With a prefix, the prefix's range is walked and the registrar filters it.
+    let casa_a = all(DomainSearch { prefix: "casa".into(), registrar: Some("alfa".into()), ..Default::default() }, 4);
+    let want: Vec<String> = of_a.iter().filter(|n| n.starts_with("casa")).cloned().collect();
+    assert_eq!(sorted(casa_a), sorted(want));
+}
