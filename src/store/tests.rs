@@ -431,7 +431,13 @@ fn journal_purge_keeps_what_is_not_published_and_drops_the_rest() {
     };
     let left = |tld: &str| {
         let mut seqs = Vec::new();
-        s.read().unwrap().for_each_journal_entry(tld, 0, u64::MAX, |_, seq, _| Ok(seqs.push(seq))).unwrap();
+        s.read()
+            .unwrap()
+            .for_each_journal_entry(tld, 0, u64::MAX, |_, seq, _| {
+                seqs.push(seq);
+                Ok(())
+            })
+            .unwrap();
         seqs
     };
     let purge = |tld: &str, upto: u64, limit: usize| {
