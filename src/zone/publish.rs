@@ -521,9 +521,9 @@ fn scan(
             runs.push(verified(run, prev_problem, check_journal, recorded.as_ref()));
             continue;
         };
-        if let Out::File(f) = out.into_inner().map_err(|e| ExportError::Io(e.to_string()))? {
-            f.sync_all()?;
-        }
+        // Written out now (a full disk fails here); made durable only if it is to be published:
+        // an unchanged or refused zone's file is thrown away unsynced.
+        let written = out.into_inner().map_err(|e| ExportError::Io(e.to_string()))?;
         let (published, _) = registry.zone_state(&run.zone)?;
         // Same content as the last publication, and the file on disk still is that publication.
         let unchanged = prev_problem.is_none()
@@ -585,6 +585,9 @@ fn scan(
                     continue;
                 }
             }
+        }
+        if let Out::File(f) = written {
+            f.sync_all()?;
         }
         // The differences first (they are only used once the zone they lead to is in place).
         if let Some(w) = diff
