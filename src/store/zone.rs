@@ -189,6 +189,8 @@ impl WriteTx {
             let n = usize::try_from(t.len()?).unwrap_or(usize::MAX);
             drop(t);
             self.txn.delete_table(ZONE_JOURNAL)?;
+            // Empty again, not missing: every table the store creates stays there.
+            self.txn.open_table(ZONE_JOURNAL)?;
             self.writes += 1;
             return Ok(n);
         }
